@@ -72,6 +72,16 @@ fn read_source(path: &Path) -> Result<SourceFile, Exit> {
 }
 
 fn report(outcome: &Outcome, format: DiagnosticFormat, color: bool) {
+    report_into(outcome, format, color, &mut Vec::new());
+}
+
+/// Print diagnostics; JSON ones are collected into `json` so several files make one array.
+fn report_into(
+    outcome: &Outcome,
+    format: DiagnosticFormat,
+    color: bool,
+    json: &mut Vec<serde_json::Value>,
+) {
     match format {
         DiagnosticFormat::Human => {
             eprint(&diagnostic::render(&outcome.source, &outcome.diagnostics, color))
@@ -80,10 +90,7 @@ fn report(outcome: &Outcome, format: DiagnosticFormat, color: bool) {
             eprint(&diagnostic::render_short(&outcome.source, &outcome.diagnostics))
         }
         DiagnosticFormat::Json => {
-            let items: Vec<serde_json::Value> = outcome
-                .diagnostics
-                .iter()
-                .map(|d| {
+            json.extend(outcome.diagnostics.iter().map(|d| {
                     let at = outcome.source.line_col(d.span.start);
                     serde_json::json!({
                         "file": outcome.source.name(),
@@ -94,18 +101,14 @@ fn report(outcome: &Outcome, format: DiagnosticFormat, color: bool) {
                         "message": d.message,
                         "help": d.help,
                     })
-                })
-                .collect();
-            print(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(&items).expect("diagnostics are JSON")
-            ));
+            }));
         }
     }
 }
 
 fn validate(files: &[std::path::PathBuf], format: DiagnosticFormat, deny_warnings: bool, color: bool) -> Exit {
     let mut worst = Exit::Ok;
+    let mut json = Vec::new();
     for path in files {
         let source = match read_source(path) {
             Ok(s) => s,
@@ -115,7 +118,7 @@ fn validate(files: &[std::path::PathBuf], format: DiagnosticFormat, deny_warning
             }
         };
         let outcome = ripcord_spec::validate(source);
-        report(&outcome, format, color);
+        report_into(&outcome, format, color, &mut json);
         let errors = outcome.diagnostics.iter().filter(|d| d.is_error()).count();
         let warnings = outcome.diagnostics.len() - errors;
         let failed = errors > 0 || (deny_warnings && warnings > 0);
@@ -129,6 +132,12 @@ fn validate(files: &[std::path::PathBuf], format: DiagnosticFormat, deny_warning
         if failed {
             worst = worst_of(worst, Exit::Invalid);
         }
+    }
+    if matches!(format, DiagnosticFormat::Json) {
+        print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&json).expect("diagnostics are JSON")
+        ));
     }
     worst
 }

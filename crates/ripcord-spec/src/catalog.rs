@@ -271,8 +271,8 @@ catalog! {
     },
     KubeGet(GetWith) = "kube.get" {
         family: Kube, effect: Read, idempotent: true, timeout: secs(30), expected: secs(1),
-        result: ["object", "fields"],
-        summary: "Read any object; pick fields out by JSON pointer.",
+        result: ["object", "items", "count", "fields"],
+        summary: "Read any object, or list objects by selector; pick fields out by JSON pointer.",
     },
     KubePatch(PatchWith) = "kube.patch" {
         family: Kube, effect: Write, idempotent: true, timeout: secs(30), expected: secs(1),
@@ -332,7 +332,7 @@ catalog! {
     },
     S3Sync(S3SyncWith) = "s3.sync" {
         family: S3, effect: Write, idempotent: true, timeout: secs(1800), expected: secs(120),
-        result: ["copied", "deleted", "skipped", "bytes", "source_count", "dest_count", "manifest_sample"],
+        result: ["copied", "deleted", "skipped", "bytes", "source_count", "dest_count", "missing", "changed", "extra", "manifest_sample"],
         summary: "Make a destination prefix match a source prefix (diff, bounded parallel copy, verify).",
     },
     S3ReplicationStatus(S3BucketWith) = "s3.replication.status" {
@@ -376,8 +376,22 @@ pub struct ShellWith {
     /// Exit codes that count as success. Default `[0]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ok_codes: Option<Vec<i32>>,
+    /// What the command does, declared by the author (default `write`). A `read` command also
+    /// runs in a dry run, so declare it only for commands that change nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<Effect>,
+    /// Whether re-running the command after an interruption is safe (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotent: Option<bool>,
 }
-impl WithInput for ShellWith {}
+impl WithInput for ShellWith {
+    fn effect(&self, default: Effect) -> Effect {
+        self.effect.unwrap_or(default)
+    }
+    fn idempotent(&self, default: bool) -> bool {
+        self.idempotent.unwrap_or(default)
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -492,8 +506,8 @@ pub struct PodsDeleteWith {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grace_period: Option<Templated<HumanDuration>>,
     /// Delete immediately (grace period 0), like `kubectl delete --force --grace-period=0`.
-    #[serde(default)]
-    pub force: bool,
+    #[serde(default = "no")]
+    pub force: Templated<bool>,
 }
 impl WithInput for PodsDeleteWith {}
 
@@ -537,7 +551,7 @@ pub struct DrainWith {
     /// First delay when an eviction is refused with 429 (a PodDisruptionBudget). Default 1s,
     /// doubling up to 10s, until the step's timeout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eviction_backoff: Option<HumanDuration>,
+    pub eviction_backoff: Option<Templated<HumanDuration>>,
 }
 impl WithInput for DrainWith {
     fn effect(&self, default: Effect) -> Effect {
@@ -584,8 +598,16 @@ pub struct GetWith {
     /// Omit for cluster-scoped kinds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    pub name: String,
-    /// Output name -> JSON pointer into the object, e.g. `replicas: /spec/replicas`.
+    /// One object by name; without a name, a list (filtered by the selectors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// e.g. `app=mcp-semantic` (lists only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<String>,
+    /// e.g. `spec.nodeName=node-1` (lists only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_selector: Option<String>,
+    /// Output name -> JSON pointer into the object (or the list), e.g. `replicas: /spec/replicas`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub fields: IndexMap<String, String>,
 }
@@ -689,8 +711,21 @@ pub struct ExecWith {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
     pub command: Vec<String>,
+    /// What the command does, declared by the author (default `write`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<Effect>,
+    /// Whether re-running the command after an interruption is safe (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotent: Option<bool>,
 }
-impl WithInput for ExecWith {}
+impl WithInput for ExecWith {
+    fn effect(&self, default: Effect) -> Effect {
+        self.effect.unwrap_or(default)
+    }
+    fn idempotent(&self, default: bool) -> bool {
+        self.idempotent.unwrap_or(default)
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // s3
@@ -738,7 +773,7 @@ pub struct S3GetObjectWith {
     pub format: BodyFormat,
     /// Refuse objects larger than this many bytes. Default 1 MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_bytes: Option<u64>,
+    pub max_bytes: Option<Templated<u64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
 }
@@ -774,8 +809,11 @@ pub struct S3SyncWith {
     /// `s3://bucket/prefix/`
     pub dest: String,
     /// Delete destination objects that the source does not have (irreversible).
+    #[serde(default = "no")]
+    pub delete: Templated<bool>,
+    /// Compute and return the diff without writing anything.
     #[serde(default)]
-    pub delete: bool,
+    pub dry_run: bool,
     /// Copies in flight at once. Default 64.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<Templated<u64>>,
@@ -787,12 +825,19 @@ pub struct S3SyncWith {
 }
 impl WithInput for S3SyncWith {
     fn effect(&self, default: Effect) -> Effect {
-        if self.delete {
+        if self.dry_run {
+            Effect::Read
+        } else if self.delete != Templated::Value(false) {
+            // A templated `delete` may be true: plan for the worst.
             Effect::Irreversible
         } else {
             default
         }
     }
+}
+
+fn no() -> Templated<bool> {
+    Templated::Value(false)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -832,7 +877,7 @@ pub struct RecordChange {
     #[serde(rename = "type")]
     pub record_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ttl: Option<i64>,
+    pub ttl: Option<Templated<i64>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<String>,
     /// Needed for failover and weighted records.

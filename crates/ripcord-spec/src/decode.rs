@@ -33,6 +33,11 @@ pub enum DecodeErrorKind {
         expected: &'static [&'static str],
     },
     MissingField(&'static str),
+    /// A required field of a step type's `with`.
+    MissingWith {
+        step_type: &'static str,
+        field: &'static str,
+    },
     InvalidType {
         found: String,
         expected: String,
@@ -50,6 +55,9 @@ impl fmt::Display for DecodeError {
                 one_of(expected)
             ),
             DecodeErrorKind::MissingField(field) => write!(f, "missing field `{field}`"),
+            DecodeErrorKind::MissingWith { step_type, field } => {
+                write!(f, "`{step_type}` needs `with.{field}`")
+            }
             DecodeErrorKind::InvalidType { found, expected } => {
                 write!(f, "expected {expected}, found {found}")
             }

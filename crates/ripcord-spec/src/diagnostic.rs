@@ -15,8 +15,7 @@ pub enum Severity {
 }
 
 /// A stable identifier per kind of problem (documented in docs/runbook-reference.md).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Code {
     Yaml,
     UnknownKey,
@@ -35,6 +34,12 @@ pub enum Code {
     UnusedOutput,
     Irreversible,
     BadParam,
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 impl Code {

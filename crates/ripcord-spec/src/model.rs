@@ -119,7 +119,7 @@ impl ParamType {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
-    /// Unique within the runbook: letters, digits, `_` and `-`.
+    /// Unique within the runbook: letters, digits and `_` (it is used as `steps.<id>` in templates).
     pub id: String,
     /// A step type from the catalog, e.g. `s3.sync` or `kube.nodes.drain`.
     #[serde(rename = "type")]

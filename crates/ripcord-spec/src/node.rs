@@ -1,13 +1,8 @@
 //! A YAML document as a tree of nodes that each remember where they came from.
 //!
-//! serde-saphyr parses; we keep every scalar, sequence, mapping and key with its span so that
+//! granit-parser (the parser under serde-saphyr) emits events; we keep every scalar, sequence, mapping and key with its span so that
 //! any later check (a wrong field deep inside `with`, an unknown `needs` target, a bad template)
 //! can point at the exact text.
-
-use std::fmt;
-
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::Spanned;
 
 use crate::source::{SourceFile, Span};
 
@@ -122,149 +117,300 @@ pub struct YamlError {
     pub span: Span,
 }
 
-/// Parse `source` into a node tree. YAML syntax errors, alias bombs and oversized documents are
-/// refused here with a location; nothing in here panics on any input.
+/// Deeper nesting than this is refused (later passes recurse over the tree).
+pub const MAX_DEPTH: usize = 128;
+/// More nodes than this (e.g. an alias bomb) is refused.
+pub const MAX_NODES: usize = 2_000_000;
+
+/// Parse `source` into a node tree: YAML 1.2 core schema, one document, anchors and aliases
+/// expanded, `<<` merge keys applied, duplicate keys kept. Syntax errors, alias bombs, deep
+/// nesting and multiple documents are refused with a location; nothing here panics on any input.
 pub fn parse(source: &SourceFile) -> Result<Node, YamlError> {
-    let options = serde_saphyr::options! {
-        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
-        with_snippet: false,
-    };
-    let text = source.text();
-    if text.trim().is_empty() {
-        return Err(YamlError {
-            message: "the file is empty".into(),
-            span: Span::new(0, 0),
+    Loader::new(source).load()
+}
+
+struct Loader<'s> {
+    source: &'s SourceFile,
+    /// Collections being built, innermost last.
+    stack: Vec<Open>,
+    anchors: std::collections::HashMap<usize, Node>,
+    nodes: usize,
+    root: Option<Node>,
+}
+
+struct Open {
+    node: Node,
+    anchor: usize,
+    /// A mapping's key waiting for its value.
+    key: Option<Node>,
+}
+
+impl<'s> Loader<'s> {
+    fn new(source: &'s SourceFile) -> Self {
+        Self {
+            source,
+            stack: Vec::new(),
+            anchors: std::collections::HashMap::new(),
+            nodes: 0,
+            root: None,
+        }
+    }
+
+    fn error(&self, message: impl Into<String>, span: Span) -> YamlError {
+        YamlError {
+            message: message.into(),
+            span,
+        }
+    }
+
+    fn span_of(&self, span: &granit_parser::Span) -> Span {
+        let start = self.offset(&span.start);
+        let end = self.offset(&span.end).max(start);
+        Span::new(start, end - start)
+    }
+
+    fn offset(&self, marker: &granit_parser::Marker) -> usize {
+        marker
+            .byte_offset()
+            .unwrap_or_else(|| self.source.offset_of(marker.line(), marker.col() + 1))
+            .min(self.source.text().len())
+    }
+
+    fn load(mut self) -> Result<Node, YamlError> {
+        let text = self.source.text();
+        if text.trim().is_empty() {
+            return Err(self.error("the file is empty", Span::new(0, 0)));
+        }
+        let mut parser = granit_parser::Parser::new_from_str(text);
+        let mut documents = 0;
+        // Every event consumes input or closes a structure, so this loop is bounded by the
+        // input size; the node budget bounds alias expansion.
+        while let Some(event) = parser.next_event() {
+            let (event, span) = event.map_err(|e| {
+                let at = self.offset(e.marker());
+                self.error(e.info(), Span::new(at, 0))
+            })?;
+            let at = self.span_of(&span);
+            use granit_parser::Event;
+            match event {
+                Event::DocumentStart(..) => {
+                    documents += 1;
+                    if documents > 1 {
+                        return Err(self.error("more than one YAML document in the file", at));
+                    }
+                }
+                Event::Scalar(value, style, anchor, tag) => {
+                    let value = resolve_scalar(&value, style, tag.as_deref());
+                    let node = Node { span: at, value };
+                    self.finish(node, anchor)?;
+                }
+                Event::SequenceStart(_, anchor, _) => {
+                    self.open(Value::Seq(Vec::new()), at, anchor)?
+                }
+                Event::MappingStart(_, anchor, _) => {
+                    self.open(Value::Map(Vec::new()), at, anchor)?
+                }
+                Event::SequenceEnd | Event::MappingEnd => {
+                    let Some(open) = self.stack.pop() else {
+                        return Err(self.error("unbalanced YAML structure", at));
+                    };
+                    let mut node = open.node;
+                    // A collection on one line is shown whole; a block one by its first char.
+                    let end = at.end();
+                    let one_line = !self
+                        .source
+                        .text()
+                        .get(node.span.start..end)
+                        .unwrap_or("\n")
+                        .contains('\n');
+                    node.span.len = if one_line {
+                        end.saturating_sub(node.span.start).max(1)
+                    } else {
+                        1
+                    };
+                    if let Value::Map(entries) = &mut node.value {
+                        apply_merge_keys(entries);
+                    }
+                    self.finish(node, open.anchor)?;
+                }
+                Event::Alias(id) => {
+                    let Some(target) = self.anchors.get(&id) else {
+                        return Err(self.error("unknown alias", at));
+                    };
+                    let mut node = target.clone();
+                    node.span = at;
+                    self.count(&node, at)?;
+                    self.finish(node, 0)?;
+                }
+                _ => {}
+            }
+        }
+        self.root
+            .ok_or_else(|| YamlError {
+                message: "the file has no YAML document".into(),
+                span: Span::new(0, 0),
+            })
+    }
+
+    fn count(&mut self, node: &Node, at: Span) -> Result<(), YamlError> {
+        fn size(n: &Node, budget: usize) -> usize {
+            match &n.value {
+                Value::Seq(items) => items.iter().take(budget).map(|i| size(i, budget)).sum::<usize>() + 1,
+                Value::Map(entries) => {
+                    entries.iter().take(budget).map(|(k, v)| size(k, budget) + size(v, budget)).sum::<usize>() + 1
+                }
+                _ => 1,
+            }
+        }
+        self.nodes += size(node, MAX_NODES);
+        if self.nodes > MAX_NODES {
+            return Err(self.error("the document expands to too many nodes (alias bomb?)", at));
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, value: Value, at: Span, anchor: usize) -> Result<(), YamlError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(self.error(format!("nesting deeper than {MAX_DEPTH} levels"), at));
+        }
+        self.nodes += 1;
+        self.stack.push(Open {
+            node: Node {
+                span: Span::new(at.start, 1),
+                value,
+            },
+            anchor,
+            key: None,
         });
+        Ok(())
     }
-    match serde_saphyr::from_str_with_options::<Spanned<RawValue>>(text, options) {
-        Ok(root) => Ok(into_node(source, root)),
-        Err(err) => {
-            let span = err
-                .location()
-                .map(|loc| location_span(source, &loc))
-                .unwrap_or_default();
-            let message = err.without_snippet().to_string();
-            // saphyr appends " at line L column C"; we render our own location.
-            let message = match message.find(" at line ") {
-                Some(i) => message[..i].to_string(),
-                None => message,
-            };
-            Err(YamlError { message, span })
+
+    /// A complete node: remember its anchor, then attach it to its parent.
+    fn finish(&mut self, node: Node, anchor: usize) -> Result<(), YamlError> {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(self.error("the document has too many nodes", node.span));
+        }
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.root = Some(node),
+            Some(open) => match &mut open.node.value {
+                Value::Seq(items) => items.push(node),
+                Value::Map(entries) => match open.key.take() {
+                    None => open.key = Some(node),
+                    Some(key) => entries.push((key, node)),
+                },
+                _ => unreachable!("only collections are opened"),
+            },
+        }
+        Ok(())
+    }
+}
+
+/// `<<: *base` (or a list of them): copy entries the mapping does not set itself.
+fn apply_merge_keys(entries: &mut Vec<(Node, Node)>) {
+    let is_merge = |k: &Node| k.as_str() == Some("<<");
+    if !entries.iter().any(|(k, _)| is_merge(k)) {
+        return;
+    }
+    let (merges, mut own): (Vec<_>, Vec<_>) = std::mem::take(entries)
+        .into_iter()
+        .partition(|(k, _)| is_merge(k));
+    for (_, source) in merges {
+        let sources: Vec<Node> = match source.value {
+            Value::Seq(items) => items,
+            _ => vec![source],
+        };
+        for src in sources {
+            if let Value::Map(src_entries) = src.value {
+                for (k, v) in src_entries {
+                    if !own.iter().any(|(o, _)| o.value == k.value) {
+                        own.push((k, v));
+                    }
+                }
+            }
         }
     }
+    *entries = own;
 }
 
-fn location_span(source: &SourceFile, loc: &serde_saphyr::Location) -> Span {
-    let span = loc.span();
-    match (span.byte_offset(), span.byte_len()) {
-        (Some(start), Some(len)) => Span::new(start as usize, len as usize),
-        _ => Span::new(
-            source.offset_of(loc.line() as usize, loc.column() as usize),
-            0,
-        ),
+/// YAML 1.2 core schema: plain scalars may be null, booleans, integers or floats; quoted and
+/// block scalars are strings; `!!str` forces a string.
+fn resolve_scalar(
+    text: &str,
+    style: granit_parser::ScalarStyle,
+    tag: Option<&granit_parser::Tag>,
+) -> Value {
+    if let Some(tag) = tag {
+        match tag.core_suffix() {
+            Some("str") => return Value::Str(text.to_owned()),
+            Some("null") => return Value::Null,
+            _ => {}
+        }
     }
+    if style != granit_parser::ScalarStyle::Plain {
+        return Value::Str(text.to_owned());
+    }
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Value::Float(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
+        _ => {}
+    }
+    let first = text.as_bytes()[0];
+    if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
+        return Value::Str(text.to_owned());
+    }
+    if let Some(hex) = text.strip_prefix("0x") {
+        if let Ok(i) = i64::from_str_radix(hex, 16) {
+            return Value::Int(i);
+        }
+    } else if let Some(oct) = text.strip_prefix("0o") {
+        if let Ok(i) = i64::from_str_radix(oct, 8) {
+            return Value::Int(i);
+        }
+    } else if is_decimal_int(text) {
+        return text
+            .parse::<i64>()
+            .map_or_else(|_| Value::Float(text.parse().unwrap_or(f64::NAN)), Value::Int);
+    } else if is_float(text) {
+        if let Ok(f) = text.parse::<f64>() {
+            return Value::Float(f);
+        }
+    }
+    Value::Str(text.to_owned())
 }
 
-/// The shape serde-saphyr hands us: values with spans, converted to [`Node`] afterwards.
-enum RawValue {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    Seq(Vec<Spanned<RawValue>>),
-    Map(Vec<(Spanned<RawValue>, Spanned<RawValue>)>),
+fn is_decimal_int(s: &str) -> bool {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn into_node(source: &SourceFile, raw: Spanned<RawValue>) -> Node {
-    let mut span = location_span(source, &raw.referenced);
-    let value = match raw.value {
-        RawValue::Null => Value::Null,
-        RawValue::Bool(b) => Value::Bool(b),
-        RawValue::Int(i) => Value::Int(i),
-        RawValue::Float(f) => Value::Float(f),
-        RawValue::Str(s) => Value::Str(s),
-        RawValue::Seq(items) => Value::Seq(items.into_iter().map(|i| into_node(source, i)).collect()),
-        RawValue::Map(entries) => Value::Map(
-            entries
-                .into_iter()
-                .map(|(k, v)| (into_node(source, k), into_node(source, v)))
-                .collect(),
-        ),
+/// `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`
+fn is_float(s: &str) -> bool {
+    let s = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (mantissa, exponent) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
     };
-    if span.len == 0 {
-        // Collections and empty scalars come without a length: point at one character.
-        span.len = usize::from(span.start < source.text().len());
-    }
-    Node { span, value }
-}
-
-impl<'de> Deserialize<'de> for RawValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(RawVisitor)
-    }
-}
-
-struct RawVisitor;
-
-impl<'de> Visitor<'de> for RawVisitor {
-    type Value = RawValue;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any YAML value")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<RawValue, E> {
-        Ok(RawValue::Null)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<RawValue, E> {
-        Ok(RawValue::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<RawValue, D::Error> {
-        RawValue::deserialize(d)
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawValue, E> {
-        Ok(RawValue::Bool(v))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawValue, E> {
-        Ok(RawValue::Int(v))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawValue, E> {
-        Ok(i64::try_from(v).map_or(RawValue::Float(v as f64), RawValue::Int))
-    }
-    fn visit_i128<E: de::Error>(self, v: i128) -> Result<RawValue, E> {
-        Ok(i64::try_from(v).map_or(RawValue::Float(v as f64), RawValue::Int))
-    }
-    fn visit_u128<E: de::Error>(self, v: u128) -> Result<RawValue, E> {
-        Ok(i64::try_from(v).map_or(RawValue::Float(v as f64), RawValue::Int))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawValue, E> {
-        Ok(RawValue::Float(v))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<RawValue, E> {
-        Ok(RawValue::Str(v.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<RawValue, E> {
-        Ok(RawValue::Str(v))
-    }
-    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<RawValue, E> {
-        Ok(RawValue::Str(String::from_utf8_lossy(v).into_owned()))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawValue, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Spanned<RawValue>>()? {
-            items.push(item);
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((int, frac)) => {
+            (!int.is_empty() || !frac.is_empty())
+                && int.bytes().all(|b| b.is_ascii_digit())
+                && frac.bytes().all(|b| b.is_ascii_digit())
         }
-        Ok(RawValue::Seq(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawValue, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<Spanned<RawValue>>()? {
-            let value = map.next_value::<Spanned<RawValue>>()?;
-            entries.push((key, value));
-        }
-        Ok(RawValue::Map(entries))
-    }
+        None => !mantissa.is_empty() && mantissa.bytes().all(|b| b.is_ascii_digit()),
+    };
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit())
+    });
+    mantissa_ok && exponent_ok
 }
 
 #[cfg(test)]
@@ -301,5 +447,49 @@ mod tests {
         let err = parse(&src).unwrap_err();
         assert!(!err.message.is_empty());
         assert!(src.line_col(err.span.start).line >= 1);
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    fn load(text: &str) -> Node {
+        parse(&SourceFile::new("t.yaml", text)).expect("parses")
+    }
+
+    #[test]
+    fn core_schema_scalars() {
+        let root = load("a: 1\nb: 1.5\nc: \"1\"\nd: yes\ne: ~\nf: true\ng: 0x1f\nh: 1.0.0\n");
+        assert_eq!(root.get("a").unwrap().value, Value::Int(1));
+        assert_eq!(root.get("b").unwrap().value, Value::Float(1.5));
+        assert_eq!(root.get("c").unwrap().value, Value::Str("1".into()));
+        assert_eq!(root.get("d").unwrap().value, Value::Str("yes".into()));
+        assert_eq!(root.get("e").unwrap().value, Value::Null);
+        assert_eq!(root.get("f").unwrap().value, Value::Bool(true));
+        assert_eq!(root.get("g").unwrap().value, Value::Int(31));
+        assert_eq!(root.get("h").unwrap().value, Value::Str("1.0.0".into()));
+    }
+
+    #[test]
+    fn anchors_aliases_and_merge_keys() {
+        let root = load("base: &b {x: 1, y: 2}\nuse: {<<: *b, y: 3}\ncopy: *b\n");
+        let merged = root.get("use").unwrap();
+        assert_eq!(merged.get("x").unwrap().value, Value::Int(1));
+        assert_eq!(merged.get("y").unwrap().value, Value::Int(3));
+        assert_eq!(root.get("copy").unwrap().get("y").unwrap().value, Value::Int(2));
+    }
+
+    #[test]
+    fn hostile_documents_are_refused() {
+        let deep = "[".repeat(10_000);
+        assert!(parse(&SourceFile::new("t", deep)).is_err());
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..12 {
+            let prev = if i == 0 { "a".to_string() } else { format!("l{}", i - 1) };
+            bomb.push_str(&format!("l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        }
+        assert!(parse(&SourceFile::new("t", bomb)).is_err());
+        assert!(parse(&SourceFile::new("t", "a: 1\n---\nb: 2\n")).is_err());
     }
 }

@@ -73,7 +73,7 @@ pub enum ParamError {
     Unknown { name: String, suggestion: Option<String> },
     #[error("param `{name}`: {reason}")]
     Invalid { name: String, reason: String },
-    #[error("param `{name}` is required: pass `-p {name}=...`{}", if *secret { format!(" or set RIPCORD_PARAM_{}", name.to_ascii_uppercase()) } else { String::new() })]
+    #[error("param `{name}` is required: pass `-p {name}=...` or set RIPCORD_PARAM_{}", name.to_ascii_uppercase())]
     Missing { name: String, secret: bool },
     #[error("`{given}` is not `name=value`")]
     Syntax { given: String },
@@ -196,9 +196,10 @@ pub fn parse_value(t: ParamType, text: &str) -> Result<serde_json::Value, String
             "false" | "no" | "0" | "off" => Ok(J::Bool(false)),
             _ => Err(format!("`{text}` is not a boolean (true/false)")),
         },
+        // Kept as written (`90s` stays `90s`) so it compares equal to `enum` entries.
         ParamType::Duration => text
             .parse::<HumanDuration>()
-            .map(|d| J::String(d.to_string())),
+            .map(|_| J::String(text.trim().to_owned())),
         ParamType::List => Ok(J::Array(
             text.split(',')
                 .map(str::trim)

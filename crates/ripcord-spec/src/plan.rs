@@ -169,7 +169,7 @@ pub fn plan(validated: &Validated, params: &Params) -> Plan {
             (step.id.clone(), entry)
         })
         .collect();
-    let context = serde_json::json!({
+    let context_json = serde_json::json!({
         "steps": placeholders,
         "params": params.redacted(),
         "run": {
@@ -181,6 +181,8 @@ pub fn plan(validated: &Validated, params: &Params) -> Plan {
             "dry_run": true,
         },
     });
+    // Converted once: every rendered string shares it.
+    let context = minijinja::Value::from(minijinja::value::Serde(&context_json));
     let main_count = runbook.steps.len();
     let mut steps = Vec::with_capacity(validated.steps.len());
     for (i, info) in validated.steps.iter().enumerate() {
@@ -377,22 +379,14 @@ fn estimate(validated: &Validated, steps: &[PlanStep], main_count: usize) -> Est
 fn render_static(
     env: &minijinja::Environment<'_>,
     value: &serde_json::Value,
-    context: &serde_json::Value,
+    context: &minijinja::Value,
 ) -> serde_json::Value {
     use serde_json::Value as J;
     match value {
+        // Strings that read `result` (or anything unknown before the run) fail to render under
+        // strict undefined behaviour and are shown as written.
         J::String(s) if is_template(s) => {
-            let static_only = crate::template::template_references(env, s).is_ok_and(|refs| {
-                refs.iter().all(|r| {
-                    r.starts_with("params") || r.starts_with("run") || r.starts_with("steps")
-                })
-            });
-            if static_only
-                && let Ok(rendered) = env.render_str(s, minijinja::Value::from(minijinja::value::Serde(context)))
-            {
-                return J::String(rendered);
-            }
-            J::String(s.clone())
+            crate::template::render_json(env, value, context).unwrap_or_else(|_| J::String(s.clone()))
         }
         J::Array(items) => J::Array(
             items
@@ -409,16 +403,16 @@ fn render_static(
     }
 }
 
-/// Evaluate an expression at plan time when it reads only params and run.
+/// Evaluate an expression at plan time when it reads only params.
 fn eval_static(
     env: &minijinja::Environment<'_>,
     expr: &str,
-    context: &serde_json::Value,
+    context: &minijinja::Value,
 ) -> Option<bool> {
     let compiled = env.compile_expression(expr).ok()?;
     let refs = compiled.undeclared_variables(false);
     if refs.iter().any(|r| r != "params") {
         return None;
     }
-    compiled.eval(minijinja::Value::from(minijinja::value::Serde(context))).ok().map(|v| v.is_true())
+    compiled.eval(context.clone()).ok().map(|v| v.is_true())
 }

@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 use crate::catalog::StepKind;
 use crate::model::Runbook;
 
+const IDENTIFIER_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
+
 /// The schema as pretty JSON with a trailing newline (the committed file's exact form).
 pub fn runbook_schema_json() -> String {
     let mut text = serde_json::to_string_pretty(&runbook_schema()).expect("a schema is JSON");
@@ -32,6 +34,8 @@ pub fn runbook_schema() -> Value {
     root["properties"]["apiVersion"]["const"] = json!(crate::model::API_VERSION);
     root["properties"]["kind"]["const"] = json!(crate::model::KIND);
 
+    root["$defs"]["Step"]["properties"]["id"]["pattern"] = json!(IDENTIFIER_PATTERN);
+    root["$defs"]["Metadata"]["properties"]["name"]["pattern"] = json!("^[a-z0-9][a-z0-9-]*$");
     let names: Vec<&str> = with_schemas.iter().map(|(n, _)| *n).collect();
     let dispatch: Vec<Value> = with_schemas
         .iter()

@@ -14,6 +14,10 @@ pub const ROOTS: &[&str] = &["params", "steps", "run", "result"];
 pub const RUN_FIELDS: &[&str] = &["id", "runbook", "version", "started_at", "user", "dry_run"];
 /// Fields of `steps.<id>`.
 pub const STEP_FIELDS: &[&str] = &["outputs", "status"];
+/// Values of `steps.<id>.status` (as seen by later steps and `finally`).
+pub const STEP_STATUSES: &[&str] = &["pending", "succeeded", "failed", "skipped", "cancelled"];
+/// Global functions templates may call: minijinja's and ours.
+pub const FUNCTIONS: &[&str] = &["range", "dict", "namespace", "debug", "now"];
 
 /// The environment templates run in: strict about undefined values, with fuel so a template
 /// cannot loop forever.
@@ -22,7 +26,72 @@ pub fn environment() -> Environment<'static> {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_fuel(Some(1_000_000));
     env.set_recursion_limit(64);
+    env.add_function("now", now);
+    env.add_filter("age_seconds", age_seconds);
     env
+}
+
+/// `now()`: the current time, RFC 3339 UTC (for freshness checks such as the RPO).
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// `ts | age_seconds`: seconds from an RFC 3339 timestamp (or `YYYYMMDD-HHMMSS`, the DR plan's
+/// backup naming) until now.
+fn age_seconds(ts: &str) -> Result<i64, minijinja::Error> {
+    let parsed = chrono::DateTime::parse_from_rfc3339(ts.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(ts.trim(), "%Y%m%d-%H%M%S").map(|t| t.and_utc())
+        })
+        .map_err(|_| {
+            minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("`{ts}` is not an RFC 3339 timestamp or YYYYMMDD-HHMMSS"),
+            )
+        })?;
+    Ok((chrono::Utc::now() - parsed).num_seconds())
+}
+
+/// Render a JSON value's strings. A string that is exactly one `{{ expression }}` keeps the
+/// expression's type (`replicas: "{{ params.replicas }}"` gives a number); other strings render
+/// to text.
+pub fn render_json(
+    env: &Environment<'_>,
+    value: &serde_json::Value,
+    context: &minijinja::Value,
+) -> Result<serde_json::Value, minijinja::Error> {
+    use serde_json::Value as J;
+    Ok(match value {
+        J::String(s) if crate::values::is_template(s) => {
+            if let Some(expr) = single_expression(s) {
+                let v = env.compile_expression(expr)?.eval(context.clone())?;
+                serde_json::to_value(&v).map_err(|e| {
+                    minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())
+                })?
+            } else {
+                J::String(env.render_str(s, context.clone())?)
+            }
+        }
+        J::Array(items) => J::Array(
+            items
+                .iter()
+                .map(|i| render_json(env, i, context))
+                .collect::<Result<_, _>>()?,
+        ),
+        J::Object(map) => J::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), render_json(env, v, context)?)))
+                .collect::<Result<_, minijinja::Error>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// `"{{ expr }}"` -> `Some("expr")` when the string is nothing but one expression.
+fn single_expression(s: &str) -> Option<&str> {
+    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    (!inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%")).then_some(inner)
 }
 
 /// A syntax error inside a template, with the byte range in the template text when known.
@@ -130,6 +199,17 @@ mod tests {
         assert!(err.range.is_some(), "{err:?}");
         let err = expression_references(&env, "result.count >").unwrap_err();
         assert!(!err.message.is_empty());
+    }
+
+    #[test]
+    fn single_expressions_keep_their_type() {
+        let env = environment();
+        let ctx = minijinja::Value::from(minijinja::value::Serde(
+            serde_json::json!({"params": {"n": 3, "name": "x"}}),
+        ));
+        let v = serde_json::json!({"replicas": "{{ params.n }}", "label": "app-{{ params.name }}"});
+        let out = render_json(&env, &v, &ctx).unwrap();
+        assert_eq!(out, serde_json::json!({"replicas": 3, "label": "app-x"}));
     }
 
     #[test]

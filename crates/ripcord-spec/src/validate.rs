@@ -147,6 +147,8 @@ enum Site {
     Input,
     /// `outputs`, `verify`, `until`: also the step's own `result`.
     Gate,
+    /// `compensate.with`: also the step's own outputs (it ran; now it is undone).
+    Compensate,
 }
 
 impl Validator {
@@ -198,7 +200,12 @@ impl Validator {
         let objectives: Option<Objectives> = root.get("objectives").and_then(|n| self.decode(n));
         let params = self.decode_params(&root);
 
-        let mut decoded = Vec::new();
+        let count = ["steps", "finally"]
+            .iter()
+            .filter_map(|k| root.get(k).and_then(Node::as_seq))
+            .map(<[Node]>::len)
+            .sum();
+        let mut decoded = Vec::with_capacity(count);
         for (phase, key) in [(Phase::Main, "steps"), (Phase::Finally, "finally")] {
             let Some(list) = root.get(key) else {
                 if phase == Phase::Main {
@@ -259,9 +266,9 @@ impl Validator {
 
         // Assemble only when every piece decoded.
         let (api_version, kind, metadata, params) = (api_version?, kind?, metadata?, params?);
-        let mut steps = Vec::new();
+        let mut steps = Vec::with_capacity(decoded.len());
         let mut finally = Vec::new();
-        let mut infos = Vec::new();
+        let mut infos = Vec::with_capacity(decoded.len());
         for (i, d) in decoded.into_iter().enumerate() {
             let (step, kind, with) = (d.step?, d.kind?, d.with?);
             infos.push(StepInfo {
@@ -298,43 +305,46 @@ impl Validator {
     // ---- structure -------------------------------------------------------------------------
 
     /// Report every repeated key (pointing at both places) and drop the repeats so later passes
-    /// see one value per key.
+    /// see one value per key. Walks in place: most maps are small and have no repeats.
     fn report_duplicate_keys(&mut self, mut node: Node) -> Node {
+        self.dedupe_keys(&mut node);
+        node
+    }
+
+    fn dedupe_keys(&mut self, node: &mut Node) {
         match &mut node.value {
             Value::Map(entries) => {
-                let mut first: HashMap<String, Span> = HashMap::new();
-                let mut keep = Vec::with_capacity(entries.len());
-                for (key, value) in std::mem::take(entries) {
-                    let name = key.scalar_text();
-                    if let Some(&earlier) = first.get(&name) {
-                        self.push(
-                            Diagnostic::error(
-                                Code::DuplicateKey,
-                                key.span,
-                                format!("duplicate key `{name}`"),
-                            )
-                            .label("defined again here")
-                            .related(earlier, "first defined here")
-                            .help("remove one of them; YAML keeps only one value per key"),
-                        );
-                        continue;
+                let mut i = 1;
+                while i < entries.len() {
+                    let earlier = entries[..i]
+                        .iter()
+                        .find(|(k, _)| same_key(k, &entries[i].0))
+                        .map(|(k, _)| k.span);
+                    match earlier {
+                        Some(first) => {
+                            let (key, _) = entries.remove(i);
+                            let name = key.scalar_text();
+                            self.push(
+                                Diagnostic::error(
+                                    Code::DuplicateKey,
+                                    key.span,
+                                    format!("duplicate key `{name}`"),
+                                )
+                                .label("defined again here")
+                                .related(first, "first defined here")
+                                .help("remove one of them; YAML keeps only one value per key"),
+                            );
+                        }
+                        None => i += 1,
                     }
-                    first.insert(name, key.span);
-                    let value = self.report_duplicate_keys(value);
-                    keep.push((key, value));
                 }
-                *entries = keep;
+                for (_, value) in entries.iter_mut() {
+                    self.dedupe_keys(value);
+                }
             }
-            Value::Seq(items) => {
-                let taken = std::mem::take(items);
-                *items = taken
-                    .into_iter()
-                    .map(|i| self.report_duplicate_keys(i))
-                    .collect();
-            }
+            Value::Seq(items) => items.iter_mut().for_each(|i| self.dedupe_keys(i)),
             _ => {}
         }
-        node
     }
 
     fn decode<T: serde::de::DeserializeOwned>(&mut self, node: &Node) -> Option<T> {
@@ -358,6 +368,11 @@ impl Validator {
                         d = d.help(format!("did you mean `{s}`?"));
                     }
                     d
+                }
+                DecodeErrorKind::MissingWith { step_type, field } => {
+                    Diagnostic::error(Code::MissingField, span, e.to_string())
+                        .label(format!("`{step_type}` needs `{field}`"))
+                        .help(format!("add `{field}: ...` under `with`"))
                 }
                 DecodeErrorKind::MissingField(field) => {
                     Diagnostic::error(Code::MissingField, span, e.to_string())
@@ -470,7 +485,7 @@ impl Validator {
                 self.push(
                     Diagnostic::error(Code::BadValue, key.span, format!("invalid param name `{name}`"))
                         .label("used in templates as `params.<name>`")
-                        .help("use letters, digits and `_`, starting with a letter"),
+                        .help("use letters, digits and `_`, not starting with a digit"),
                 );
             }
             match self.decode::<Param>(value) {
@@ -546,6 +561,9 @@ impl Validator {
             let with = self.decode_with(kind, &with_node)?;
             Some((kind, with))
         });
+        if let Some(step) = &step {
+            self.check_step_values(step, node);
+        }
         Decoded {
             node,
             phase,
@@ -553,6 +571,71 @@ impl Validator {
             kind,
             with,
             compensate,
+        }
+    }
+
+    /// Ranges and relations serde cannot express.
+    fn check_step_values(&mut self, step: &Step, node: &Node) {
+        let at = |path: &[&str]| {
+            path.iter()
+                .try_fold(node, |n, key| n.get(key))
+                .map_or(node.span, |n| n.span)
+        };
+        if let Some(retry) = &step.retry {
+            if retry.attempts == 0 {
+                self.push(
+                    Diagnostic::error(Code::BadValue, at(&["retry", "attempts"]), "`attempts` must be at least 1")
+                        .label("counts the first attempt too")
+                        .help("write `attempts: 1` for no retries, `attempts: 3` for two retries"),
+                );
+            }
+            if !(0.0..=1.0).contains(&retry.jitter) {
+                self.push(
+                    Diagnostic::error(Code::BadValue, at(&["retry", "jitter"]), "`jitter` must be between 0 and 1")
+                        .label("a fraction of each delay")
+                        .help("e.g. `jitter: 0.2` spreads each delay by up to ±20%"),
+                );
+            }
+            if retry.initial > retry.max {
+                self.push(
+                    Diagnostic::error(Code::BadValue, at(&["retry", "max"]), "`max` is shorter than `initial`")
+                        .label("every delay is capped by this")
+                        .help("raise `max` or lower `initial`"),
+                );
+            }
+        }
+        if step.timeout.is_some_and(|t| t.0.is_zero()) {
+            self.push(
+                Diagnostic::error(Code::BadValue, at(&["timeout"]), "`timeout` must be longer than zero")
+                    .label("nothing could finish in time")
+                    .help("give the longest one attempt may take, e.g. `timeout: 2m`"),
+            );
+        }
+        if let Some(until) = &step.until {
+            if until.interval.0.is_zero() || until.interval > until.timeout {
+                self.push(
+                    Diagnostic::error(
+                        Code::BadValue,
+                        at(&["until", "interval"]),
+                        "`interval` must be longer than zero and no longer than `timeout`",
+                    )
+                    .label("polling interval")
+                    .help("e.g. `interval: 5s` with `timeout: 2m`"),
+                );
+            }
+            if let Some(t) = step.timeout
+                && t < until.timeout
+            {
+                self.push(
+                    Diagnostic::warning(
+                        Code::BadValue,
+                        at(&["timeout"]),
+                        "`timeout` is shorter than `until.timeout`: polling is cut short",
+                    )
+                    .label(format!("each attempt ends after {t}"))
+                    .help("raise `timeout` or drop it: a polling step's default covers `until.timeout`"),
+                );
+            }
         }
     }
 
@@ -582,10 +665,10 @@ impl Validator {
             .into_iter()
             .map(|mut e| {
                 if let DecodeErrorKind::MissingField(f) = e.kind {
-                    e.kind = DecodeErrorKind::Message(format!(
-                        "`{}` needs `with.{f}`; add `{f}: ...` under `with`",
-                        kind.name()
-                    ));
+                    e.kind = DecodeErrorKind::MissingWith {
+                        step_type: kind.name(),
+                        field: f,
+                    };
                 }
                 e
             })
@@ -696,7 +779,7 @@ impl Validator {
                     Diagnostic::error(Code::BadValue, id_node.span, format!("invalid step id `{id}`"))
                         .label("used in templates as `steps.<id>`")
                         .help(format!(
-                            "use letters, digits and `_`, starting with a letter, e.g. `{suggestion}`"
+                            "use letters, digits and `_`, not starting with a digit, e.g. `{suggestion}`"
                         )),
                 );
             }
@@ -734,6 +817,17 @@ impl Validator {
             for item in items {
                 let Some(target) = item.as_str() else { continue };
                 match ids.get(target) {
+                    Some(&t) if decoded[t].phase == Phase::Main && d.phase == Phase::Finally => {
+                        self.push(
+                            Diagnostic::error(
+                                Code::UnknownNeeds,
+                                item.span,
+                                format!("finally step needs main step `{target}`"),
+                            )
+                            .label("finally steps already run after every main step")
+                            .help("drop this need; `needs` in `finally` may only name other finally steps"),
+                        );
+                    }
                     Some(&t) if decoded[t].phase == Phase::Finally && d.phase == Phase::Main => {
                         self.push(
                             Diagnostic::error(
@@ -859,7 +953,7 @@ impl Validator {
                 sites.push((expr, Site::Gate, true));
             }
             if let Some(with) = d.node.get("compensate").and_then(|c| c.get("with")) {
-                collect_strings(with, &mut |n| sites.push((n, Site::Input, false)));
+                collect_strings(with, &mut |n| sites.push((n, Site::Compensate, false)));
             }
             for (node, site, is_expr) in sites {
                 let Some(text) = node.as_str() else { continue };
@@ -973,6 +1067,7 @@ impl Validator {
                     }
                 }
                 "steps" => self.check_step_ref(&rest, span, ctx, used_outputs),
+                other if template::FUNCTIONS.contains(&other) => {}
                 other => {
                     let mut d = Diagnostic::error(
                         Code::Template,
@@ -1010,11 +1105,19 @@ impl Validator {
             self.push(d);
             return;
         };
-        // Finally steps may read any main step; the rest need the producer as an ancestor.
+        // A read of an output counts as a use even when it is misplaced (that has its own error).
+        if rest.get(1) == Some(&"outputs")
+            && let Some(&output) = rest.get(2)
+        {
+            used_outputs.insert((target, output.to_owned()));
+        }
+        // Finally steps may read any main step; compensations their own step; the rest need the
+        // producer as an ancestor.
         let Some(dag) = ctx.dag else { return };
-        let visible = target != ctx.step
-            && (dag.is_ancestor(target, ctx.step)
-                || (here.phase == Phase::Finally && target < ctx.main_count));
+        let visible = (target == ctx.step && ctx.site == Site::Compensate)
+            || (target != ctx.step
+                && (dag.is_ancestor(target, ctx.step)
+                    || (here.phase == Phase::Finally && target < ctx.main_count)));
         if !visible {
             let d = if target == ctx.step {
                 Diagnostic::error(
@@ -1045,9 +1148,7 @@ impl Validator {
                     .and_then(Node::as_map)
                     .map(|m| m.iter().map(|(k, _)| k.scalar_text()).collect())
                     .unwrap_or_default();
-                if declared.iter().any(|o| o == output) {
-                    used_outputs.insert((target, output.to_owned()));
-                } else {
+                if !declared.iter().any(|o| o == output) {
                     let mut d = Diagnostic::error(
                         Code::UnknownStep,
                         span,
@@ -1141,7 +1242,14 @@ impl Validator {
             if kind.effect(Some(with)) != Effect::Irreversible {
                 continue;
             }
-            let guarded = dag.ancestors(i).any(|a| is_guard(&decoded[a]));
+            // Finally steps run after every main step, so all of those count as before them.
+            let main = decoded.iter().take_while(|d| d.phase == Phase::Main).count();
+            let before: Vec<usize> = if d.phase == Phase::Finally {
+                (0..main).chain(dag.ancestors(i)).collect()
+            } else {
+                dag.ancestors(i).collect()
+            };
+            let guarded = before.iter().any(|&a| guards(&decoded[a], d));
             if !guarded {
                 let id = d.node.get("id").map(Node::scalar_text).unwrap_or_default();
                 let span = d.node.get("type").map_or(d.node.span, |n| n.span);
@@ -1159,12 +1267,35 @@ impl Validator {
     }
 }
 
-/// Approval steps and copies that keep the old state (restore points) guard irreversible steps.
-fn is_guard(d: &Decoded<'_>) -> bool {
-    match (d.kind, &d.with) {
+/// Keys are the same when their scalar text is (`1` and `"1"` collide, as in YAML tools).
+fn same_key(a: &Node, b: &Node) -> bool {
+    match (&a.value, &b.value) {
+        (Value::Str(x), Value::Str(y)) => x == y,
+        _ => a.scalar_text() == b.scalar_text(),
+    }
+}
+
+/// Whether `guard` (a step before `step`) makes the irreversible `step` acceptable: an approval
+/// always does; a copy that keeps the old state (a restore point) does for S3 steps; creating
+/// the namespace a step deletes makes it the run's own resource.
+fn guards(guard: &Decoded<'_>, step: &Decoded<'_>) -> bool {
+    use crate::catalog::{NamespaceDeleteWith, NamespaceWith};
+    let s3 = |k: Option<StepKind>| k.is_some_and(|k| k.info().family == crate::catalog::Family::S3);
+    match (guard.kind, &guard.with) {
         (Some(StepKind::Approval), _) => true,
-        (Some(StepKind::S3Copy), _) => true,
-        (Some(StepKind::S3Sync), Some(w)) => StepKind::S3Sync.effect(Some(w)) == Effect::Write,
+        (Some(StepKind::S3Copy), _) => s3(step.kind),
+        (Some(StepKind::S3Sync), Some(w)) => {
+            s3(step.kind) && StepKind::S3Sync.effect(Some(w)) == Effect::Write
+        }
+        (Some(StepKind::KubeNamespaceCreate), Some(w)) => {
+            let created = w.get::<NamespaceWith>().map(|w| &w.name);
+            let deleted = step
+                .with
+                .as_ref()
+                .and_then(|s| s.get::<NamespaceDeleteWith>())
+                .map(|w| &w.name);
+            created.is_some() && created == deleted
+        }
         _ => false,
     }
 }

@@ -196,7 +196,11 @@ where
                 if is_template(v) {
                     Ok(Templated::Template(v.to_owned()))
                 } else {
-                    v.trim().parse().map(Templated::Value).map_err(E::custom)
+                    v.trim().parse().map(Templated::Value).map_err(|e| {
+                        E::custom(format!(
+                            "`{v}` is not a valid value: {e}; give a literal value or a `{{{{ template }}}}`"
+                        ))
+                    })
                 }
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Templated<T>, E> {
