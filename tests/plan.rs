@@ -85,6 +85,17 @@ fn every_runbook_has_a_plan_snapshot() {
     }
 }
 
+#[test]
+fn plans_are_deterministic() {
+    for path in runbooks() {
+        for format in ["text", "json", "mermaid", "dot"] {
+            let first = plan(&path, format).stdout;
+            let second = plan(&path, format).stdout;
+            assert_eq!(first, second, "{path} --format {format} differs between runs");
+        }
+    }
+}
+
 // ---- JSON ------------------------------------------------------------------------------------
 
 #[test]

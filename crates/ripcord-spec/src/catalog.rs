@@ -184,6 +184,14 @@ impl StepKind {
     }
 }
 
+/// `with` fields that hold expressions (evaluated by the step), not templates to render.
+pub fn expression_fields(kind: StepKind) -> &'static [&'static str] {
+    match kind {
+        StepKind::Assert => &["expr"],
+        _ => &[],
+    }
+}
+
 impl TypedWith {
     /// Extract a type's struct: `with.get::<ShellWith>()`.
     pub fn get<T: 'static>(&self) -> Option<&T> {

@@ -149,6 +149,9 @@ pub struct Step {
     pub timeout: Option<HumanDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<Retry>,
+    /// Limit for the whole step: every attempt, poll and backoff delay together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<HumanDuration>,
     /// How long the step usually takes; used for the plan's RTO estimate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<HumanDuration>,

@@ -80,7 +80,7 @@ pub struct PlanStep {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backoff: Option<String>,
     pub expected: Timing,
-    /// timeout x attempts + backoff delays.
+    /// timeout x attempts + backoff delays, capped by `deadline`.
     pub worst_case: HumanDuration,
     pub gates: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -193,9 +193,12 @@ pub fn plan(validated: &Validated, params: &Params) -> Plan {
             .retry
             .as_ref()
             .map_or(Duration::ZERO, |r| r.total_delay());
-        let worst = timeout
+        let mut worst = timeout
             .saturating_mul(attempts)
             .saturating_add(backoff_total);
+        if let Some(deadline) = step.deadline {
+            worst = worst.min(deadline.0);
+        }
         let when = step.when.as_ref().map(|expr| When {
             expr: expr.clone(),
             value: eval_static(&env, expr, &context),

@@ -914,11 +914,15 @@ impl Validator {
         for (i, d) in decoded.iter().enumerate() {
             let mut sites: Vec<(&Node, Site, bool)> = Vec::new(); // (node, site, is_expression)
             if let Some(with) = d.node.get("with") {
-                let expression_field = (d.kind == Some(StepKind::Assert))
-                    .then(|| with.get("expr"))
-                    .flatten();
+                let expression_nodes: Vec<&Node> = d
+                    .kind
+                    .map(crate::catalog::expression_fields)
+                    .unwrap_or(&[])
+                    .iter()
+                    .filter_map(|f| with.get(f))
+                    .collect();
                 collect_strings(with, &mut |n| {
-                    let is_expr = expression_field.is_some_and(|e| std::ptr::eq(e, n));
+                    let is_expr = expression_nodes.iter().any(|e| std::ptr::eq(*e, n));
                     sites.push((n, Site::Input, is_expr));
                 });
             }

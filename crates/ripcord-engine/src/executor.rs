@@ -1,0 +1,127 @@
+//! The executor interface: how the engine asks a plug-in to perform one step.
+//!
+//! The engine knows step types only through the spec's catalog and this trait. Executor crates
+//! (core, kube, aws) implement [`Executor`] and are registered by family in a [`Registry`]; the
+//! engine never names a cloud.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use ripcord_spec::catalog::Family;
+use ripcord_spec::{Effect, StepKind, TypedWith};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::redact::Redactor;
+
+/// A step's result: a JSON object whose fields are the type's `result` fields.
+pub type StepResult = serde_json::Value;
+
+/// Everything an executor needs to perform one attempt of one step.
+pub struct StepRequest<'a> {
+    pub run_id: &'a str,
+    pub step_id: &'a str,
+    pub attempt: u32,
+    pub kind: StepKind,
+    /// The step's input, templates rendered and decoded into the type's struct.
+    pub with: &'a TypedWith,
+    /// The effect declared for this step with this input.
+    pub effect: Effect,
+    /// Read-only mode: reads run for real; mutations must be previewed, never applied
+    /// (e.g. Kubernetes `dryRun=All`, an S3 diff without copies).
+    pub dry_run: bool,
+    /// When this attempt must be over (the engine also enforces it).
+    pub deadline: Instant,
+    /// Cancelled on timeout, Ctrl-C or SIGTERM: stop promptly and clean up (kill processes).
+    pub cancel: CancellationToken,
+    /// Side channel for executors: journal notes, approvals, redaction.
+    pub context: &'a dyn StepContext,
+}
+
+impl StepRequest<'_> {
+    /// Time left before the attempt's deadline.
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+/// What the engine offers an executor while a step runs.
+#[async_trait]
+pub trait StepContext: Send + Sync {
+    /// Record a durable note in the journal (e.g. "eviction blocked by PDB web-pdb, retrying").
+    async fn note(&self, kind: &str, data: serde_json::Value);
+    /// Scrubs secrets from text an executor is about to return or log.
+    fn redactor(&self) -> &Redactor;
+    /// The approval channel of this run (for the `approval` step type).
+    fn approvals(&self) -> &crate::approvals::Approvals;
+    /// The directory relative paths in the runbook resolve against.
+    fn runbook_dir(&self) -> &std::path::Path;
+    /// Evaluate an expression against this step's template context (`params`, `steps`, `run`):
+    /// used by `assert`, whose `expr` is not rendered as a template.
+    fn eval(&self, expr: &str) -> Result<serde_json::Value, String>;
+}
+
+/// Why an attempt failed. The message is shown to people and journaled (after redaction).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StepError {
+    /// The step ran and the world said no (HTTP 500, exit code 3, PDB blocked the eviction).
+    #[error("{0}")]
+    Failed(String),
+    /// Bad input that rendering could not catch (unparseable URL, unknown kind).
+    #[error("invalid input: {0}")]
+    Input(String),
+    /// The executor stopped because it was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+    /// The step type has no executor in this build.
+    #[error("no executor for `{0}` (family `{1}`) is registered")]
+    Unsupported(&'static str, &'static str),
+}
+
+impl StepError {
+    pub fn failed(msg: impl Into<String>) -> Self {
+        StepError::Failed(msg.into())
+    }
+}
+
+/// A plug-in that performs the steps of one family.
+#[async_trait]
+pub trait Executor: Send + Sync {
+    /// The family this executor serves (`core`, `kube`, `s3`, `route53`).
+    fn family(&self) -> Family;
+
+    /// Perform one attempt. Must honour `request.cancel` and `request.dry_run`.
+    async fn execute(&self, request: StepRequest<'_>) -> Result<StepResult, StepError>;
+}
+
+/// Executors by family, each with an optional limit on steps in flight at once.
+#[derive(Default, Clone)]
+pub struct Registry {
+    entries: HashMap<Family, (Arc<dyn Executor>, Option<Arc<Semaphore>>)>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Register an executor; `max_parallel` limits its concurrent steps.
+    pub fn register(&mut self, executor: Arc<dyn Executor>, max_parallel: Option<usize>) -> &mut Self {
+        let limit = max_parallel.map(|n| Arc::new(Semaphore::new(n.max(1))));
+        self.entries.insert(executor.family(), (executor, limit));
+        self
+    }
+
+    pub fn get(&self, kind: StepKind) -> Option<(&Arc<dyn Executor>, Option<&Arc<Semaphore>>)> {
+        self.entries
+            .get(&kind.info().family)
+            .map(|(e, limit)| (e, limit.as_ref()))
+    }
+
+    /// Families with an executor, for error messages.
+    pub fn families(&self) -> Vec<Family> {
+        self.entries.keys().copied().collect()
+    }
+}

@@ -1,0 +1,19 @@
+//! The ripcord engine: runs a validated runbook.
+//!
+//! The engine produces events; the journal records them durably and everything else (progress
+//! display, timeline) consumes them. It knows step types only through the spec's catalog and
+//! the [`executor::Executor`] trait: it never names a cloud.
+//!
+//! - [`executor`]: the plug-in trait, step requests, the registry by family.
+//! - [`journal`]: the hash-chained JSONL journal, group commit, verification.
+//! - [`approvals`]: the approval mailbox shared by `ripcord approve` and waiting steps.
+//! - [`redact`]: secret redaction applied to everything that is stored or shown.
+
+pub mod approvals;
+pub mod executor;
+pub mod journal;
+pub mod redact;
+
+pub use executor::{Executor, Registry, StepContext, StepError, StepRequest, StepResult};
+pub use journal::{EventKind, Journal, Record};
+pub use redact::Redactor;
