@@ -91,7 +91,10 @@ fn plans_are_deterministic() {
         for format in ["text", "json", "mermaid", "dot"] {
             let first = plan(&path, format).stdout;
             let second = plan(&path, format).stdout;
-            assert_eq!(first, second, "{path} --format {format} differs between runs");
+            assert_eq!(
+                first, second,
+                "{path} --format {format} differs between runs"
+            );
         }
     }
 }
@@ -200,26 +203,30 @@ fn every_step_is_in_exactly_one_wave() {
 
 const WIDTH: usize = 100;
 
-fn assert_fits(path: &str, text: &str) {
-    let long: Vec<String> = text
-        .lines()
+/// Lines of a text plan longer than the width (in characters, not bytes).
+fn too_long(path: &str, text: &str) -> Vec<String> {
+    text.lines()
         .enumerate()
         .filter(|(_, l)| l.chars().count() > WIDTH)
-        .map(|(i, l)| format!("line {} ({} chars): {l}", i + 1, l.chars().count()))
-        .collect();
+        .map(|(i, l)| format!("{path}:{} ({} chars): {l}", i + 1, l.chars().count()))
+        .collect()
+}
+
+fn assert_fits(long: &[String]) {
     assert!(
         long.is_empty(),
-        "{path}: text plan lines over {WIDTH} characters:\n{}",
+        "text plan lines over {WIDTH} characters:\n{}",
         long.join("\n")
     );
 }
 
 #[test]
 fn text_plans_fit_in_100_columns() {
+    let mut long = Vec::new();
     for path in runbooks() {
-        let r = plan(&path, "text");
-        assert_fits(&path, &r.stdout);
+        long.extend(too_long(&path, &plan(&path, "text").stdout));
     }
+    assert_fits(&long);
 }
 
 /// Long names, ids, values and unicode everywhere: still cut to the width, counted in chars.
@@ -231,7 +238,7 @@ fn long_values_are_cut_to_100_columns() {
         r.stdout.contains('…'),
         "long values are cut with an ellipsis"
     );
-    assert_fits(path, &r.stdout);
+    assert_fits(&too_long(path, &r.stdout));
 }
 
 // ---- secrets ---------------------------------------------------------------------------------

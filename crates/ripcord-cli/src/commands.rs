@@ -28,10 +28,78 @@ pub fn dispatch(args: Cli) -> Exit {
             params,
             format,
         } => plan(&file, &params, format, color),
-        Command::Schema => {
-            print(&ripcord_spec::schema::runbook_schema_json());
+        Command::Schema { journal } => {
+            if journal {
+                print(&ripcord_engine::journal::journal_schema_json());
+            } else {
+                print(&ripcord_spec::schema::runbook_schema_json());
+            }
             Exit::Ok
         }
+        Command::Run {
+            file,
+            params,
+            yes,
+            approve,
+            max_parallel,
+            dry_run,
+            output,
+        } => crate::runs::run(crate::runs::RunArgs {
+            file,
+            params,
+            yes,
+            approve,
+            max_parallel,
+            dry_run,
+            output,
+            runs_dir: args.runs_dir,
+            color,
+        }),
+        Command::Resume {
+            run,
+            assume_done,
+            rerun,
+            params,
+            approve,
+            max_parallel,
+            output,
+        } => crate::runs::resume(
+            &args.runs_dir,
+            &run,
+            crate::runs::How::Resume { assume_done, rerun },
+            crate::runs::ContinueArgs {
+                params,
+                approve,
+                max_parallel,
+                output,
+            },
+        ),
+        Command::Retry {
+            run,
+            step,
+            params,
+            approve,
+            max_parallel,
+            output,
+        } => crate::runs::resume(
+            &args.runs_dir,
+            &run,
+            crate::runs::How::Retry(step),
+            crate::runs::ContinueArgs {
+                params,
+                approve,
+                max_parallel,
+                output,
+            },
+        ),
+        Command::Status { run } => crate::runs::status(&args.runs_dir, run.as_deref()),
+        Command::Approve {
+            run,
+            step,
+            by,
+            reject,
+        } => crate::runs::approve(&args.runs_dir, &run, &step, &by, reject),
+        Command::Verify { run } => crate::runs::verify(&args.runs_dir, &run),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "ripcord", &mut std::io::stdout());
@@ -41,17 +109,17 @@ pub fn dispatch(args: Cli) -> Exit {
 }
 
 /// Write to stdout; a closed pipe (`| head`) is not an error worth a panic.
-fn print(text: &str) {
+pub fn print(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
 }
 
-fn eprint(text: &str) {
+pub fn eprint(text: &str) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
-fn read_source(path: &Path) -> Result<SourceFile, Exit> {
+pub fn read_source(path: &Path) -> Result<SourceFile, Exit> {
     match std::fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => Ok(SourceFile::new(path.display().to_string(), text)),
@@ -71,7 +139,7 @@ fn read_source(path: &Path) -> Result<SourceFile, Exit> {
     }
 }
 
-fn report(outcome: &Outcome, format: DiagnosticFormat, color: bool) {
+pub fn report(outcome: &Outcome, format: DiagnosticFormat, color: bool) {
     report_into(outcome, format, color, &mut Vec::new());
 }
 
@@ -83,30 +151,38 @@ fn report_into(
     json: &mut Vec<serde_json::Value>,
 ) {
     match format {
-        DiagnosticFormat::Human => {
-            eprint(&diagnostic::render(&outcome.source, &outcome.diagnostics, color))
-        }
-        DiagnosticFormat::Short => {
-            eprint(&diagnostic::render_short(&outcome.source, &outcome.diagnostics))
-        }
+        DiagnosticFormat::Human => eprint(&diagnostic::render(
+            &outcome.source,
+            &outcome.diagnostics,
+            color,
+        )),
+        DiagnosticFormat::Short => eprint(&diagnostic::render_short(
+            &outcome.source,
+            &outcome.diagnostics,
+        )),
         DiagnosticFormat::Json => {
             json.extend(outcome.diagnostics.iter().map(|d| {
-                    let at = outcome.source.line_col(d.span.start);
-                    serde_json::json!({
-                        "file": outcome.source.name(),
-                        "line": at.line,
-                        "column": at.column,
-                        "severity": d.severity,
-                        "code": d.code,
-                        "message": d.message,
-                        "help": d.help,
-                    })
+                let at = outcome.source.line_col(d.span.start);
+                serde_json::json!({
+                    "file": outcome.source.name(),
+                    "line": at.line,
+                    "column": at.column,
+                    "severity": d.severity,
+                    "code": d.code,
+                    "message": d.message,
+                    "help": d.help,
+                })
             }));
         }
     }
 }
 
-fn validate(files: &[std::path::PathBuf], format: DiagnosticFormat, deny_warnings: bool, color: bool) -> Exit {
+fn validate(
+    files: &[std::path::PathBuf],
+    format: DiagnosticFormat,
+    deny_warnings: bool,
+    color: bool,
+) -> Exit {
     let mut worst = Exit::Ok;
     let mut json = Vec::new();
     for path in files {
@@ -191,7 +267,7 @@ pub fn param_from_env(name: &str) -> Option<String> {
     std::env::var(format!("RIPCORD_PARAM_{}", name.to_ascii_uppercase())).ok()
 }
 
-fn report_param_errors(errors: &[ParamError]) {
+pub fn report_param_errors(errors: &[ParamError]) {
     for e in errors {
         eprint(&format!("error: {e}\n"));
     }

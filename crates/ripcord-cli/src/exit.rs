@@ -9,4 +9,10 @@ pub enum Exit {
     Invalid = 1,
     /// Usage error, unreadable file, or other I/O problem.
     Usage = 2,
+    /// The run ended with a failed step (after compensation and `finally`).
+    RunFailed = 3,
+    /// Resume stopped: a step may have been applied; decide with --assume-done / --rerun.
+    NeedsDecision = 4,
+    /// Cancelled by Ctrl-C or SIGTERM (compensation and `finally` ran).
+    Cancelled = 130,
 }

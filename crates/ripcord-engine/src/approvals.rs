@@ -35,7 +35,12 @@ pub struct Approvals {
 const POLL: Duration = Duration::from_millis(200);
 
 impl Approvals {
-    pub fn new(run_dir: &Path, preapproved: HashSet<String>, user: String, interactive: bool) -> Self {
+    pub fn new(
+        run_dir: &Path,
+        preapproved: HashSet<String>,
+        user: String,
+        interactive: bool,
+    ) -> Self {
         Self {
             dir: run_dir.join("approvals"),
             preapproved,
@@ -50,7 +55,10 @@ impl Approvals {
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!("{step}.json"));
         let tmp = dir.join(format!(".{step}.json.tmp"));
-        std::fs::write(&tmp, serde_json::to_vec(decision).expect("a decision is JSON"))?;
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec(decision).expect("a decision is JSON"),
+        )?;
         std::fs::rename(&tmp, &path)?;
         Ok(path)
     }

@@ -108,7 +108,11 @@ impl Registry {
     }
 
     /// Register an executor; `max_parallel` limits its concurrent steps.
-    pub fn register(&mut self, executor: Arc<dyn Executor>, max_parallel: Option<usize>) -> &mut Self {
+    pub fn register(
+        &mut self,
+        executor: Arc<dyn Executor>,
+        max_parallel: Option<usize>,
+    ) -> &mut Self {
         let limit = max_parallel.map(|n| Arc::new(Semaphore::new(n.max(1))));
         self.entries.insert(executor.family(), (executor, limit));
         self

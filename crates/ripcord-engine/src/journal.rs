@@ -168,7 +168,11 @@ pub struct Journal {
 
 impl Journal {
     /// Create the journal of a new run (fails if it exists).
-    pub fn create(runs_dir: &Path, run_id: &str, redactor: Redactor) -> Result<Journal, JournalError> {
+    pub fn create(
+        runs_dir: &Path,
+        run_id: &str,
+        redactor: Redactor,
+    ) -> Result<Journal, JournalError> {
         let dir = run_dir(runs_dir, run_id);
         let path = dir.join("journal.jsonl");
         let open_err = |source| JournalError::Open {
@@ -192,16 +196,28 @@ impl Journal {
 
     /// Open an existing journal to continue a run (resume, retry). A torn last line left by a
     /// crash is cut off first; any other damage is refused.
-    pub fn reopen(runs_dir: &Path, run_id: &str, redactor: Redactor) -> Result<(Journal, Vec<Record>), ReopenError> {
+    pub fn reopen(
+        runs_dir: &Path,
+        run_id: &str,
+        redactor: Redactor,
+    ) -> Result<(Journal, Vec<Record>), ReopenError> {
         let path = journal_path(runs_dir, run_id);
         let file = OpenOptions::new()
             .read(true)
             .append(true)
             .open(&path)
-            .map_err(|source| ReopenError::Journal(JournalError::Open { path: path.clone(), source }))?;
+            .map_err(|source| {
+                ReopenError::Journal(JournalError::Open {
+                    path: path.clone(),
+                    source,
+                })
+            })?;
         lock(&file, run_id).map_err(ReopenError::Journal)?;
         let report = verify(&path).map_err(|source| {
-            ReopenError::Journal(JournalError::Open { path: path.clone(), source })
+            ReopenError::Journal(JournalError::Open {
+                path: path.clone(),
+                source,
+            })
         })?;
         if let Some(bad) = report.problem {
             if !bad.torn_tail {
@@ -211,9 +227,13 @@ impl Journal {
                 .and_then(|()| file.sync_data())
                 .map_err(|e| ReopenError::Journal(JournalError::Write(e)))?;
         }
-        let last = report.records.last().map_or(GENESIS.to_owned(), |r| r.hash.clone());
+        let last = report
+            .records
+            .last()
+            .map_or(GENESIS.to_owned(), |r| r.hash.clone());
         let seq = report.records.last().map_or(0, |r| r.seq);
-        let journal = Self::start(run_id, path, file, seq, last, redactor).map_err(ReopenError::Journal)?;
+        let journal =
+            Self::start(run_id, path, file, seq, last, redactor).map_err(ReopenError::Journal)?;
         Ok((journal, report.records))
     }
 
@@ -423,7 +443,12 @@ pub fn verify(path: &Path) -> io::Result<VerifyReport> {
             reason,
             torn_tail: !complete && at_end,
         };
-        let outcome = check_line(&text, line_no as u64, &prev, records.first().map(|r: &Record| r.run.as_str()));
+        let outcome = check_line(
+            &text,
+            line_no as u64,
+            &prev,
+            records.first().map(|r: &Record| r.run.as_str()),
+        );
         match outcome {
             Ok(record) if complete => {
                 prev = record.hash.clone();
@@ -434,7 +459,9 @@ pub fn verify(path: &Path) -> io::Result<VerifyReport> {
                 return Ok(VerifyReport {
                     records,
                     valid_bytes,
-                    problem: Some(fail("the line is not terminated (a write was cut short)".into())),
+                    problem: Some(fail(
+                        "the line is not terminated (a write was cut short)".into(),
+                    )),
                 });
             }
             Err(reason) => {
@@ -464,17 +491,26 @@ fn check_line(text: &str, seq: u64, prev: &str, run: Option<&str>) -> Result<Rec
         .ok_or("the line does not end with its hash")?;
     let actual = hex(&Sha256::digest(prefix.as_bytes()));
     if actual != hash {
-        return Err(format!("hash mismatch: the line was changed (expected {hash}, content hashes to {actual})"));
+        return Err(format!(
+            "hash mismatch: the line was changed (expected {hash}, content hashes to {actual})"
+        ));
     }
-    let record: Record = serde_json::from_str(text).map_err(|e| format!("not a journal record: {e}"))?;
+    let record: Record =
+        serde_json::from_str(text).map_err(|e| format!("not a journal record: {e}"))?;
     if record.hash != hash {
         return Err("the hash field is duplicated".into());
     }
     if record.seq != seq {
-        return Err(format!("seq {} where {seq} was expected (a line was removed or reordered)", record.seq));
+        return Err(format!(
+            "seq {} where {seq} was expected (a line was removed or reordered)",
+            record.seq
+        ));
     }
     if record.prev != prev {
-        return Err("prev does not match the previous line's hash (a line was removed, added or reordered)".into());
+        return Err(
+            "prev does not match the previous line's hash (a line was removed, added or reordered)"
+                .into(),
+        );
     }
     if let Some(run) = run
         && record.run != run
@@ -492,7 +528,12 @@ mod tests {
         let journal = Journal::create(dir, "r1", Redactor::new(vec!["s3cret".into()])).unwrap();
         for i in 0..5 {
             journal
-                .append(Some("a"), Some(1), EventKind::Note, serde_json::json!({"i": i, "pw": "s3cret"}))
+                .append(
+                    Some("a"),
+                    Some(1),
+                    EventKind::Note,
+                    serde_json::json!({"i": i, "pw": "s3cret"}),
+                )
                 .await
                 .unwrap();
         }
@@ -520,8 +561,13 @@ mod tests {
             std::fs::write(&path, &bytes).unwrap();
             let report = verify(&path).unwrap();
             let line = original[..i].iter().filter(|&&b| b == b'\n').count() + 1;
-            let problem = report.problem.unwrap_or_else(|| panic!("flip at byte {i} not caught"));
-            assert!(problem.line == line || problem.line == line + 1, "byte {i}: {problem:?}");
+            let problem = report
+                .problem
+                .unwrap_or_else(|| panic!("flip at byte {i} not caught"));
+            assert!(
+                problem.line == line || problem.line == line + 1,
+                "byte {i}: {problem:?}"
+            );
         }
     }
 
@@ -534,10 +580,26 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let (journal, records) = Journal::reopen(dir.path(), "r1", Redactor::default()).unwrap();
         assert_eq!(records.len(), 5);
-        journal.append(None, None, EventKind::RunResumed, serde_json::json!({})).await.unwrap();
+        journal
+            .append(None, None, EventKind::RunResumed, serde_json::json!({}))
+            .await
+            .unwrap();
         drop(journal);
         let report = verify(&path).unwrap();
         assert_eq!(report.problem, None);
         assert_eq!(report.records.len(), 6);
     }
+}
+
+/// JSON Schema of one journal line, generated from [`Record`] (committed as
+/// schemas/journal-event.schema.json).
+pub fn journal_schema_json() -> String {
+    let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    let schema = generator.into_root_schema_for::<Record>();
+    let mut value = serde_json::to_value(schema).expect("a schema is JSON");
+    value["$id"] = serde_json::json!("https://ripcord.dev/schemas/journal-event.schema.json");
+    value["title"] = serde_json::json!("ripcord journal event (one line of journal.jsonl)");
+    let mut text = serde_json::to_string_pretty(&value).expect("a schema is JSON");
+    text.push('\n');
+    text
 }

@@ -8,11 +8,17 @@
 //! - [`journal`]: the hash-chained JSONL journal, group commit, verification.
 //! - [`approvals`]: the approval mailbox shared by `ripcord approve` and waiting steps.
 //! - [`redact`]: secret redaction applied to everything that is stored or shown.
+//! - [`run`]: the scheduler: readiness, attempts, gates, retries, compensation, `finally`.
+//! - [`session`]: new runs, resume, retry, and a run's state rebuilt from its journal.
+//! - [`context`]: what templates see (`params`, live `steps`, `run`, `result`).
 
 pub mod approvals;
+pub mod context;
 pub mod executor;
 pub mod journal;
 pub mod redact;
+pub mod run;
+pub mod session;
 
 pub use executor::{Executor, Registry, StepContext, StepError, StepRequest, StepResult};
 pub use journal::{EventKind, Journal, Record};

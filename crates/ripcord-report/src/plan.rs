@@ -172,7 +172,11 @@ fn step_block(out: &mut String, step: &PlanStep) {
         notes.push("on failure continue".into());
     }
     if !notes.is_empty() {
-        let _ = writeln!(out, "{indent}{}", truncate(&notes.join(" · "), WIDTH - indent.len()));
+        let _ = writeln!(
+            out,
+            "{indent}{}",
+            truncate(&notes.join(" · "), WIDTH - indent.len())
+        );
     }
     if let serde_json::Value::Object(map) = &step.with {
         for (k, v) in map {
@@ -228,7 +232,11 @@ pub fn mermaid(plan: &Plan) -> String {
         .map(|s| s.id.as_str())
         .collect();
     if !finally.is_empty() {
-        let _ = writeln!(out, "  subgraph finally\n    {}\n  end", finally.join("\n    "));
+        let _ = writeln!(
+            out,
+            "  subgraph finally\n    {}\n  end",
+            finally.join("\n    ")
+        );
     }
     let irreversible: Vec<&str> = plan
         .steps
@@ -253,7 +261,9 @@ pub fn dot(plan: &Plan) -> String {
         let style = match step.effect {
             ripcord_spec::Effect::Read => "style=rounded",
             ripcord_spec::Effect::Write => "style=solid",
-            ripcord_spec::Effect::Irreversible => "style=filled, fillcolor=\"#ffdddd\", color=\"#cc0000\"",
+            ripcord_spec::Effect::Irreversible => {
+                "style=filled, fillcolor=\"#ffdddd\", color=\"#cc0000\""
+            }
         };
         let _ = writeln!(
             out,

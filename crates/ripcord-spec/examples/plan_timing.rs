@@ -8,7 +8,10 @@ use std::time::Instant;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let steps: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(5000);
+    let steps: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(5000);
     let text = generate::generated_runbook(steps, 50);
     let t = Instant::now();
     let source = ripcord_spec::SourceFile::new("g.yaml", text);

@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::values::{HumanDuration, Templated};
 
 /// What a step does to the world; decides approvals, dry runs and warnings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Effect {
     /// Observes only; always safe, runs for real in a dry run.
@@ -907,14 +909,20 @@ pub struct ChangeRecordsWith {
 }
 impl WithInput for ChangeRecordsWith {
     fn effect(&self, default: Effect) -> Effect {
-        if self.changes.iter().any(|c| c.action == ChangeAction::Delete) {
+        if self
+            .changes
+            .iter()
+            .any(|c| c.action == ChangeAction::Delete)
+        {
             Effect::Irreversible
         } else {
             default
         }
     }
     fn idempotent(&self, _: bool) -> bool {
-        self.changes.iter().all(|c| c.action == ChangeAction::Upsert)
+        self.changes
+            .iter()
+            .all(|c| c.action == ChangeAction::Upsert)
     }
 }
 

@@ -95,7 +95,9 @@ fn plain_expected(serde_name: &str) -> String {
         s if s.starts_with("struct ") => "a mapping".into(),
         s if s.starts_with("a map") => "a mapping".into(),
         s if s.starts_with("a sequence") => "a list".into(),
-        s if s.starts_with("unit variant") || s.starts_with("variant identifier") => "a name".into(),
+        s if s.starts_with("unit variant") || s.starts_with("variant identifier") => {
+            "a name".into()
+        }
         s => s.to_owned(),
     }
 }

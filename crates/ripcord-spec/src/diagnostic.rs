@@ -157,12 +157,11 @@ fn to_codespan(source: &SourceFile, d: &Diagnostic) -> CsDiagnostic<()> {
         Severity::Error => CsSeverity::Error,
         Severity::Warning => CsSeverity::Warning,
     };
-    let mut labels =
-        vec![Label::primary((), clamp(source, d.span)).with_message(d.label.clone())];
+    let mut labels = vec![Label::primary((), clamp(source, d.span)).with_message(d.label.clone())];
     labels.extend(
-        d.related
-            .iter()
-            .map(|(span, msg)| Label::secondary((), clamp(source, *span)).with_message(msg.clone())),
+        d.related.iter().map(|(span, msg)| {
+            Label::secondary((), clamp(source, *span)).with_message(msg.clone())
+        }),
     );
     let mut cs = CsDiagnostic::new(severity)
         .with_code(d.code.as_str())

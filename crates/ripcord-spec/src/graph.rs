@@ -101,7 +101,11 @@ impl Dag {
     }
 
     /// The heaviest path through the DAG, by a weight per step: (total, steps in order).
-    pub fn heaviest_path<W>(&self, weight: impl Fn(usize) -> W, needs: &[Vec<usize>]) -> (W, Vec<usize>)
+    pub fn heaviest_path<W>(
+        &self,
+        weight: impl Fn(usize) -> W,
+        needs: &[Vec<usize>],
+    ) -> (W, Vec<usize>)
     where
         W: Copy + Ord + Default + std::ops::Add<Output = W>,
     {

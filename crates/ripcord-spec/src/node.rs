@@ -245,19 +245,30 @@ impl<'s> Loader<'s> {
                 _ => {}
             }
         }
-        self.root
-            .ok_or_else(|| YamlError {
-                message: "the file has no YAML document".into(),
-                span: Span::new(0, 0),
-            })
+        self.root.ok_or_else(|| YamlError {
+            message: "the file has no YAML document".into(),
+            span: Span::new(0, 0),
+        })
     }
 
     fn count(&mut self, node: &Node, at: Span) -> Result<(), YamlError> {
         fn size(n: &Node, budget: usize) -> usize {
             match &n.value {
-                Value::Seq(items) => items.iter().take(budget).map(|i| size(i, budget)).sum::<usize>() + 1,
+                Value::Seq(items) => {
+                    items
+                        .iter()
+                        .take(budget)
+                        .map(|i| size(i, budget))
+                        .sum::<usize>()
+                        + 1
+                }
                 Value::Map(entries) => {
-                    entries.iter().take(budget).map(|(k, v)| size(k, budget) + size(v, budget)).sum::<usize>() + 1
+                    entries
+                        .iter()
+                        .take(budget)
+                        .map(|(k, v)| size(k, budget) + size(v, budget))
+                        .sum::<usize>()
+                        + 1
                 }
                 _ => 1,
             }
@@ -357,7 +368,9 @@ fn resolve_scalar(
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),
         "false" | "False" | "FALSE" => return Value::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Value::Float(f64::INFINITY),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Value::Float(f64::INFINITY);
+        }
         "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
         ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
         _ => {}
@@ -375,9 +388,10 @@ fn resolve_scalar(
             return Value::Int(i);
         }
     } else if is_decimal_int(text) {
-        return text
-            .parse::<i64>()
-            .map_or_else(|_| Value::Float(text.parse().unwrap_or(f64::NAN)), Value::Int);
+        return text.parse::<i64>().map_or_else(
+            |_| Value::Float(text.parse().unwrap_or(f64::NAN)),
+            Value::Int,
+        );
     } else if is_float(text) {
         if let Ok(f) = text.parse::<f64>() {
             return Value::Float(f);
@@ -477,7 +491,10 @@ mod more_tests {
         let merged = root.get("use").unwrap();
         assert_eq!(merged.get("x").unwrap().value, Value::Int(1));
         assert_eq!(merged.get("y").unwrap().value, Value::Int(3));
-        assert_eq!(root.get("copy").unwrap().get("y").unwrap().value, Value::Int(2));
+        assert_eq!(
+            root.get("copy").unwrap().get("y").unwrap().value,
+            Value::Int(2)
+        );
     }
 
     #[test]
@@ -486,7 +503,11 @@ mod more_tests {
         assert!(parse(&SourceFile::new("t", deep)).is_err());
         let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 0..12 {
-            let prev = if i == 0 { "a".to_string() } else { format!("l{}", i - 1) };
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("l{}", i - 1)
+            };
             bomb.push_str(&format!("l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
         }
         assert!(parse(&SourceFile::new("t", bomb)).is_err());

@@ -70,7 +70,10 @@ impl Params {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ParamError {
     #[error("unknown param `{name}`{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
-    Unknown { name: String, suggestion: Option<String> },
+    Unknown {
+        name: String,
+        suggestion: Option<String>,
+    },
     #[error("param `{name}`: {reason}")]
     Invalid { name: String, reason: String },
     #[error("param `{name}` is required: pass `-p {name}=...` or set RIPCORD_PARAM_{}", name.to_ascii_uppercase())]
@@ -121,7 +124,11 @@ pub fn resolve(
                 Err(reason) => {
                     errors.push(ParamError::Invalid {
                         name: name.clone(),
-                        reason: if secret { "invalid value".into() } else { reason },
+                        reason: if secret {
+                            "invalid value".into()
+                        } else {
+                            reason
+                        },
                     });
                     continue;
                 }
@@ -241,7 +248,10 @@ mod tests {
             required,
         };
         IndexMap::from([
-            ("bucket".to_string(), p(ParamType::String, Some("b".into()), false)),
+            (
+                "bucket".to_string(),
+                p(ParamType::String, Some("b".into()), false),
+            ),
             ("replicas".to_string(), p(ParamType::Int, None, true)),
             ("token".to_string(), p(ParamType::Secret, None, true)),
         ])
@@ -250,7 +260,10 @@ mod tests {
     #[test]
     fn resolves_given_env_and_defaults() {
         let given = vec![("replicas".to_string(), "3".to_string())];
-        let params = resolve(&declared(), &given, |n| (n == "token").then(|| "s3cr3t".into())).unwrap();
+        let params = resolve(&declared(), &given, |n| {
+            (n == "token").then(|| "s3cr3t".into())
+        })
+        .unwrap();
         assert_eq!(params.0["bucket"].value, "b");
         assert_eq!(params.0["replicas"].value, 3);
         assert_eq!(params.0["token"].source, Source::Env);

@@ -165,7 +165,8 @@ pub fn plan(validated: &Validated, params: &Params) -> Plan {
                 .keys()
                 .map(|o| (o.clone(), format!("<{}.outputs.{o}>", step.id).into()))
                 .collect();
-            let entry = serde_json::json!({"outputs": outputs, "status": format!("<{}.status>", step.id)});
+            let entry =
+                serde_json::json!({"outputs": outputs, "status": format!("<{}.status>", step.id)});
             (step.id.clone(), entry)
         })
         .collect();
@@ -241,9 +242,10 @@ pub fn plan(validated: &Validated, params: &Params) -> Plan {
             },
             worst_case: HumanDuration(worst),
             gates: step.verify.len(),
-            until: step.until.as_ref().map(|u| {
-                format!("{} (every {}, up to {})", u.expr, u.interval, u.timeout)
-            }),
+            until: step
+                .until
+                .as_ref()
+                .map(|u| format!("{} (every {}, up to {})", u.expr, u.interval, u.timeout)),
             on_failure: step.on_failure,
             compensate: step
                 .compensate
@@ -388,9 +390,8 @@ fn render_static(
     match value {
         // Strings that read `result` (or anything unknown before the run) fail to render under
         // strict undefined behaviour and are shown as written.
-        J::String(s) if is_template(s) => {
-            crate::template::render_json(env, value, context).unwrap_or_else(|_| J::String(s.clone()))
-        }
+        J::String(s) if is_template(s) => crate::template::render_json(env, value, context)
+            .unwrap_or_else(|_| J::String(s.clone())),
         J::Array(items) => J::Array(
             items
                 .iter()

@@ -24,7 +24,10 @@ pub fn runbook_schema() -> Value {
         .iter()
         .map(|k| {
             let schema = k.with_schema(&mut generator);
-            (k.name(), serde_json::to_value(schema).expect("a schema is JSON"))
+            (
+                k.name(),
+                serde_json::to_value(schema).expect("a schema is JSON"),
+            )
         })
         .collect();
     let root = generator.into_root_schema_for::<Runbook>();

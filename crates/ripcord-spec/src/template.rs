@@ -124,10 +124,7 @@ impl SyntaxError {
 pub type References = BTreeSet<String>;
 
 /// Parse a string that may hold templates; return what it references.
-pub fn template_references(
-    env: &Environment<'_>,
-    text: &str,
-) -> Result<References, SyntaxError> {
+pub fn template_references(env: &Environment<'_>, text: &str) -> Result<References, SyntaxError> {
     if !crate::values::is_template(text) {
         return Ok(References::new());
     }
@@ -138,10 +135,7 @@ pub fn template_references(
 }
 
 /// Parse an expression (no braces); return what it references.
-pub fn expression_references(
-    env: &Environment<'_>,
-    expr: &str,
-) -> Result<References, SyntaxError> {
+pub fn expression_references(env: &Environment<'_>, expr: &str) -> Result<References, SyntaxError> {
     if expr.trim().is_empty() {
         return Err(SyntaxError {
             message: "empty expression".into(),
@@ -195,7 +189,7 @@ mod tests {
     #[test]
     fn syntax_errors_have_a_range() {
         let env = environment();
-        let err = template_references(&env, "a {{ params.x ") .unwrap_err();
+        let err = template_references(&env, "a {{ params.x ").unwrap_err();
         assert!(err.range.is_some(), "{err:?}");
         let err = expression_references(&env, "result.count >").unwrap_err();
         assert!(!err.message.is_empty());
@@ -215,6 +209,10 @@ mod tests {
     #[test]
     fn plain_strings_are_not_parsed() {
         let env = environment();
-        assert!(template_references(&env, "no templates here }}").unwrap().is_empty());
+        assert!(
+            template_references(&env, "no templates here }}")
+                .unwrap()
+                .is_empty()
+        );
     }
 }

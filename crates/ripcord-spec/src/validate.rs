@@ -259,7 +259,13 @@ impl Validator {
         };
         let mut used_outputs = HashSet::new();
         // Without a DAG (a cycle), ancestry is undefined: check everything else.
-        self.check_references(&decoded, &ids, dag.as_ref(), params.as_ref(), &mut used_outputs);
+        self.check_references(
+            &decoded,
+            &ids,
+            dag.as_ref(),
+            params.as_ref(),
+            &mut used_outputs,
+        );
         let dag = dag?;
         self.warn_unused_outputs(&decoded, &used_outputs);
         self.warn_unguarded_irreversible(&decoded, &dag);
@@ -417,9 +423,13 @@ impl Validator {
         let found = map.get(key);
         if found.is_none() {
             self.push(
-                Diagnostic::error(Code::MissingField, map.span, format!("missing field `{key}`"))
-                    .label(format!("this mapping has no `{key}`"))
-                    .help(format!("add `{key}: ...`")),
+                Diagnostic::error(
+                    Code::MissingField,
+                    map.span,
+                    format!("missing field `{key}`"),
+                )
+                .label(format!("this mapping has no `{key}`"))
+                .help(format!("add `{key}: ...`")),
             );
         }
         found
@@ -450,9 +460,13 @@ impl Validator {
             && !name.starts_with('-');
         if !ok {
             self.push(
-                Diagnostic::error(Code::BadValue, node.span, format!("invalid runbook name `{name}`"))
-                    .label("names are used in run ids and lock names")
-                    .help("use lower-case letters, digits and `-`, e.g. `data-recovery`"),
+                Diagnostic::error(
+                    Code::BadValue,
+                    node.span,
+                    format!("invalid runbook name `{name}`"),
+                )
+                .label("names are used in run ids and lock names")
+                .help("use lower-case letters, digits and `-`, e.g. `data-recovery`"),
             );
         }
     }
@@ -483,9 +497,13 @@ impl Validator {
             if !template::is_identifier(&name) {
                 ok = false;
                 self.push(
-                    Diagnostic::error(Code::BadValue, key.span, format!("invalid param name `{name}`"))
-                        .label("used in templates as `params.<name>`")
-                        .help("use letters, digits and `_`, not starting with a digit"),
+                    Diagnostic::error(
+                        Code::BadValue,
+                        key.span,
+                        format!("invalid param name `{name}`"),
+                    )
+                    .label("used in templates as `params.<name>`")
+                    .help("use letters, digits and `_`, not starting with a digit"),
                 );
             }
             match self.decode::<Param>(value) {
@@ -517,7 +535,10 @@ impl Validator {
                     Diagnostic::error(
                         Code::BadParam,
                         span,
-                        format!("default of `{name}` is not a {}: {why}", param.param_type.as_str()),
+                        format!(
+                            "default of `{name}` is not a {}: {why}",
+                            param.param_type.as_str()
+                        ),
                     )
                     .label("wrong type")
                     .help(format!("give a {} value", param.param_type.as_str())),
@@ -584,31 +605,47 @@ impl Validator {
         if let Some(retry) = &step.retry {
             if retry.attempts == 0 {
                 self.push(
-                    Diagnostic::error(Code::BadValue, at(&["retry", "attempts"]), "`attempts` must be at least 1")
-                        .label("counts the first attempt too")
-                        .help("write `attempts: 1` for no retries, `attempts: 3` for two retries"),
+                    Diagnostic::error(
+                        Code::BadValue,
+                        at(&["retry", "attempts"]),
+                        "`attempts` must be at least 1",
+                    )
+                    .label("counts the first attempt too")
+                    .help("write `attempts: 1` for no retries, `attempts: 3` for two retries"),
                 );
             }
             if !(0.0..=1.0).contains(&retry.jitter) {
                 self.push(
-                    Diagnostic::error(Code::BadValue, at(&["retry", "jitter"]), "`jitter` must be between 0 and 1")
-                        .label("a fraction of each delay")
-                        .help("e.g. `jitter: 0.2` spreads each delay by up to ±20%"),
+                    Diagnostic::error(
+                        Code::BadValue,
+                        at(&["retry", "jitter"]),
+                        "`jitter` must be between 0 and 1",
+                    )
+                    .label("a fraction of each delay")
+                    .help("e.g. `jitter: 0.2` spreads each delay by up to ±20%"),
                 );
             }
             if retry.initial > retry.max {
                 self.push(
-                    Diagnostic::error(Code::BadValue, at(&["retry", "max"]), "`max` is shorter than `initial`")
-                        .label("every delay is capped by this")
-                        .help("raise `max` or lower `initial`"),
+                    Diagnostic::error(
+                        Code::BadValue,
+                        at(&["retry", "max"]),
+                        "`max` is shorter than `initial`",
+                    )
+                    .label("every delay is capped by this")
+                    .help("raise `max` or lower `initial`"),
                 );
             }
         }
         if step.timeout.is_some_and(|t| t.0.is_zero()) {
             self.push(
-                Diagnostic::error(Code::BadValue, at(&["timeout"]), "`timeout` must be longer than zero")
-                    .label("nothing could finish in time")
-                    .help("give the longest one attempt may take, e.g. `timeout: 2m`"),
+                Diagnostic::error(
+                    Code::BadValue,
+                    at(&["timeout"]),
+                    "`timeout` must be longer than zero",
+                )
+                .label("nothing could finish in time")
+                .help("give the longest one attempt may take, e.g. `timeout: 2m`"),
             );
         }
         if let Some(until) = &step.until {
@@ -771,7 +808,9 @@ impl Validator {
     fn check_ids(&mut self, decoded: &[Decoded<'_>]) -> HashMap<String, usize> {
         let mut ids: HashMap<String, usize> = HashMap::new();
         for (i, d) in decoded.iter().enumerate() {
-            let Some(id_node) = d.node.get("id") else { continue };
+            let Some(id_node) = d.node.get("id") else {
+                continue;
+            };
             let Some(id) = id_node.as_str() else { continue };
             if !template::is_identifier(id) {
                 let suggestion = id.replace(['-', '.', ' '], "_");
@@ -785,7 +824,10 @@ impl Validator {
             }
             match ids.get(id) {
                 Some(&first) => {
-                    let first_span = decoded[first].node.get("id").map_or(decoded[first].node.span, |n| n.span);
+                    let first_span = decoded[first]
+                        .node
+                        .get("id")
+                        .map_or(decoded[first].node.span, |n| n.span);
                     self.push(
                         Diagnostic::error(
                             Code::DuplicateStepId,
@@ -815,7 +857,9 @@ impl Validator {
             let mut needs = Vec::new();
             let items = d.node.get("needs").and_then(Node::as_seq).unwrap_or(&[]);
             for item in items {
-                let Some(target) = item.as_str() else { continue };
+                let Some(target) = item.as_str() else {
+                    continue;
+                };
                 match ids.get(target) {
                     Some(&t) if decoded[t].phase == Phase::Main && d.phase == Phase::Finally => {
                         self.push(
@@ -895,7 +939,10 @@ impl Validator {
         .help("a runbook is a DAG: remove one of these `needs` to break the cycle");
         for pair in cycle.windows(2) {
             let (from, to) = (pair[0], pair[1]);
-            d = d.related(need_span(to, from), format!("`{}` needs `{}`", name(to), name(from)));
+            d = d.related(
+                need_span(to, from),
+                format!("`{}` needs `{}`", name(to), name(from)),
+            );
         }
         self.push(d);
     }
@@ -979,9 +1026,13 @@ impl Validator {
                             "templates are minijinja: `{{ params.name }}`, `{{ steps.id.outputs.x }}`"
                         };
                         self.push(
-                            Diagnostic::error(Code::Template, span, format!("{what} error: {}", e.message))
-                                .label("here")
-                                .help(help),
+                            Diagnostic::error(
+                                Code::Template,
+                                span,
+                                format!("{what} error: {}", e.message),
+                            )
+                            .label("here")
+                            .help(help),
                         );
                     }
                     Ok(refs) => {
@@ -1026,7 +1077,9 @@ impl Validator {
                         .label("not declared under `params`");
                         d = match closest(name, params.keys().map(String::as_str)) {
                             Some(s) => d.help(format!("did you mean `params.{s}`?")),
-                            None => d.help(format!("declare it: `params: {{{name}: {{type: string}}}}`")),
+                            None => d.help(format!(
+                                "declare it: `params: {{{name}: {{type: string}}}}`"
+                            )),
                         };
                         self.push(d);
                     }
@@ -1036,9 +1089,16 @@ impl Validator {
                         && !template::RUN_FIELDS.contains(&field)
                     {
                         self.push(
-                            Diagnostic::error(Code::Template, span, format!("`run` has no field `{field}`"))
-                                .label("unknown field")
-                                .help(format!("`run` has {}", decode::one_of(template::RUN_FIELDS))),
+                            Diagnostic::error(
+                                Code::Template,
+                                span,
+                                format!("`run` has no field `{field}`"),
+                            )
+                            .label("unknown field")
+                            .help(format!(
+                                "`run` has {}",
+                                decode::one_of(template::RUN_FIELDS)
+                            )),
                         );
                     }
                 }
@@ -1053,7 +1113,9 @@ impl Validator {
                             .label("used before the step has a result")
                             .help("use `result` in this step's `outputs`, `verify` or `until`"),
                         );
-                    } else if let (Some(&field), Some(kind)) = (rest.first(), ctx.decoded[ctx.step].kind) {
+                    } else if let (Some(&field), Some(kind)) =
+                        (rest.first(), ctx.decoded[ctx.step].kind)
+                    {
                         let fields = kind.info().result_fields;
                         if !fields.contains(&field) {
                             let mut d = Diagnostic::error(
@@ -1096,15 +1158,27 @@ impl Validator {
         ctx: &RefContext<'_, '_>,
         used_outputs: &mut HashSet<(usize, String)>,
     ) {
-        let Some(&target_id) = rest.first() else { return };
+        let Some(&target_id) = rest.first() else {
+            return;
+        };
         let here = &ctx.decoded[ctx.step];
-        let here_id = here.node.get("id").map(Node::scalar_text).unwrap_or_default();
+        let here_id = here
+            .node
+            .get("id")
+            .map(Node::scalar_text)
+            .unwrap_or_default();
         let Some(&target) = ctx.ids.get(target_id) else {
-            let mut d = Diagnostic::error(Code::UnknownStep, span, format!("unknown step `{target_id}`"))
-                .label("no step has this id");
+            let mut d = Diagnostic::error(
+                Code::UnknownStep,
+                span,
+                format!("unknown step `{target_id}`"),
+            )
+            .label("no step has this id");
             d = match closest(target_id, ctx.ids.keys().map(String::as_str)) {
                 Some(s) => d.help(format!("did you mean `steps.{s}`?")),
-                None => d.help("reference an earlier step's outputs as `steps.<id>.outputs.<name>`"),
+                None => {
+                    d.help("reference an earlier step's outputs as `steps.<id>.outputs.<name>`")
+                }
             };
             self.push(d);
             return;
@@ -1135,7 +1209,9 @@ impl Validator {
                 Diagnostic::error(
                     Code::NotAncestor,
                     span,
-                    format!("step `{here_id}` reads outputs of `{target_id}`, which it does not need"),
+                    format!(
+                        "step `{here_id}` reads outputs of `{target_id}`, which it does not need"
+                    ),
                 )
                 .label(format!("`{target_id}` may not have run yet"))
                 .help(format!("add `{target_id}` to `needs` of `{here_id}`"))
@@ -1170,9 +1246,16 @@ impl Validator {
             }
             Some(field) if !template::STEP_FIELDS.contains(&field) => {
                 self.push(
-                    Diagnostic::error(Code::Template, span, format!("`steps.{target_id}` has no field `{field}`"))
-                        .label("unknown field")
-                        .help(format!("a step has {}", decode::one_of(template::STEP_FIELDS))),
+                    Diagnostic::error(
+                        Code::Template,
+                        span,
+                        format!("`steps.{target_id}` has no field `{field}`"),
+                    )
+                    .label("unknown field")
+                    .help(format!(
+                        "a step has {}",
+                        decode::one_of(template::STEP_FIELDS)
+                    )),
                 );
             }
             _ => {}
@@ -1205,13 +1288,17 @@ impl Validator {
         let len = range.end.saturating_sub(range.start).max(1);
         let offset = if slice.starts_with(text) {
             Some(0)
-        } else if (slice.starts_with('"') || slice.starts_with('\'')) && slice[1..].starts_with(text) {
+        } else if (slice.starts_with('"') || slice.starts_with('\''))
+            && slice[1..].starts_with(text)
+        {
             Some(1)
         } else {
             None
         };
         match offset {
-            Some(o) => node.span.sub(o + start, len.min(text.len().saturating_sub(start)).max(1)),
+            Some(o) => node
+                .span
+                .sub(o + start, len.min(text.len().saturating_sub(start)).max(1)),
             None => node.span,
         }
     }
@@ -1242,12 +1329,17 @@ impl Validator {
 
     fn warn_unguarded_irreversible(&mut self, decoded: &[Decoded<'_>], dag: &Dag) {
         for (i, d) in decoded.iter().enumerate() {
-            let (Some(kind), Some(with)) = (d.kind, &d.with) else { continue };
+            let (Some(kind), Some(with)) = (d.kind, &d.with) else {
+                continue;
+            };
             if kind.effect(Some(with)) != Effect::Irreversible {
                 continue;
             }
             // Finally steps run after every main step, so all of those count as before them.
-            let main = decoded.iter().take_while(|d| d.phase == Phase::Main).count();
+            let main = decoded
+                .iter()
+                .take_while(|d| d.phase == Phase::Main)
+                .count();
             let before: Vec<usize> = if d.phase == Phase::Finally {
                 (0..main).chain(dag.ancestors(i)).collect()
             } else {
@@ -1261,7 +1353,9 @@ impl Validator {
                     Diagnostic::warning(
                         Code::Irreversible,
                         span,
-                        format!("irreversible step `{id}` has no approval or restore point before it"),
+                        format!(
+                            "irreversible step `{id}` has no approval or restore point before it"
+                        ),
                     )
                     .label(format!("`{}` here cannot be undone", kind.name()))
                     .help("add an `approval` step (or a restore-point copy) and put it in `needs`"),

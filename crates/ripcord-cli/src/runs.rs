@@ -1,0 +1,482 @@
+//! `run`, `resume`, `retry`, `status`, `approve`, `verify`.
+
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ripcord_engine::Registry;
+use ripcord_engine::approvals::{Approvals, Decision};
+use ripcord_engine::journal;
+use ripcord_engine::run::{Outcome, RunOptions};
+use ripcord_engine::session::{self, Continue, Decisions, Operator, SessionError, Setup};
+use ripcord_spec::Effect;
+use ripcord_spec::params::{self, Params};
+use ripcord_spec::validate::Validated;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{DiagnosticFormat, Output};
+use crate::commands::{eprint, param_from_env, print, read_source, report, report_param_errors};
+use crate::exit::Exit;
+use crate::progress;
+
+pub struct RunArgs {
+    pub file: PathBuf,
+    pub params: Vec<String>,
+    pub yes: bool,
+    pub approve: Vec<String>,
+    pub max_parallel: usize,
+    pub dry_run: bool,
+    pub output: Output,
+    pub runs_dir: PathBuf,
+    pub color: bool,
+}
+
+pub struct ContinueArgs {
+    pub params: Vec<String>,
+    pub approve: Vec<String>,
+    pub max_parallel: usize,
+    pub output: Output,
+}
+
+pub enum How {
+    Resume {
+        assume_done: Vec<String>,
+        rerun: Vec<String>,
+    },
+    Retry(String),
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts")
+}
+
+/// Validate a file into a runbook, reporting problems.
+fn load(path: &Path, color: bool) -> Result<Arc<Validated>, Exit> {
+    let source = read_source(path)?;
+    let outcome = ripcord_spec::validate(source);
+    if outcome.has_errors() {
+        report(&outcome, DiagnosticFormat::Human, color);
+        eprint(&format!("{}: invalid, not run\n", path.display()));
+        return Err(Exit::Invalid);
+    }
+    Ok(Arc::new(
+        outcome.validated.expect("no errors means validated"),
+    ))
+}
+
+fn resolve(
+    validated: &Validated,
+    given: &[String],
+    recorded: Vec<(String, String)>,
+) -> Result<Params, Exit> {
+    let given = params::parse_assignments(given).map_err(|e| {
+        report_param_errors(&[e]);
+        Exit::Invalid
+    })?;
+    // Recorded values first, so values given now win.
+    let all: Vec<(String, String)> = recorded.into_iter().chain(given).collect();
+    params::resolve(&validated.runbook.params, &all, param_from_env).map_err(|errors| {
+        report_param_errors(&errors);
+        Exit::Invalid
+    })
+}
+
+fn registry() -> Registry {
+    let mut registry = Registry::new();
+    ripcord_core::register(&mut registry);
+    registry
+}
+
+/// Cancel on the first Ctrl-C / SIGTERM, abandon clean-up on the second.
+fn watch_signals(cancel: CancellationToken, abandon: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+        for n in 0..2 {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            if n == 0 {
+                eprint(
+                    "\ncancelling: stopping running steps; compensation and `finally` will run (signal again to abandon them)\n",
+                );
+                cancel.cancel();
+            } else {
+                eprint("\nabandoning compensation and `finally`\n");
+                abandon.cancel();
+            }
+        }
+    });
+}
+
+fn options(max_parallel: usize, dry_run: bool, runbook: &Path) -> RunOptions {
+    RunOptions {
+        max_parallel,
+        dry_run,
+        cancel: CancellationToken::new(),
+        abandon: CancellationToken::new(),
+        runbook_dir: runbook
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_owned),
+    }
+}
+
+/// Steps that will change something, for the confirmation.
+fn changes(validated: &Validated) -> (usize, usize) {
+    let mut writes = 0;
+    let mut irreversible = 0;
+    for info in &validated.steps {
+        match info.effect {
+            Effect::Read => {}
+            Effect::Write => writes += 1,
+            Effect::Irreversible => irreversible += 1,
+        }
+    }
+    (writes, irreversible)
+}
+
+fn confirm(validated: &Validated, yes: bool, dry_run: bool) -> Result<(), Exit> {
+    let (writes, irreversible) = changes(validated);
+    if yes || dry_run || writes + irreversible == 0 {
+        return Ok(());
+    }
+    let what =
+        format!("{writes} step(s) that change things and {irreversible} irreversible step(s)");
+    if !std::io::stdin().is_terminal() {
+        eprint(&format!(
+            "error: this run has {what}; pass --yes to run it without a terminal (see `ripcord plan` first)\n"
+        ));
+        return Err(Exit::Usage);
+    }
+    eprint(&format!(
+        "{}@{} has {what}. Proceed? [y/N] ",
+        validated.runbook.metadata.name, validated.runbook.metadata.version
+    ));
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    if matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        eprint("not run\n");
+        Err(Exit::Usage)
+    }
+}
+
+pub fn run(args: RunArgs) -> Exit {
+    let validated = match load(&args.file, args.color) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let params = match resolve(&validated, &args.params, Vec::new()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    for step in &args.approve {
+        if validated.index_of(step).is_none() {
+            eprint(&format!("error: --approve names unknown step `{step}`\n"));
+            return Exit::Usage;
+        }
+    }
+    if let Err(code) = confirm(&validated, args.yes, args.dry_run) {
+        return code;
+    }
+    let rto = validated
+        .runbook
+        .objectives
+        .as_ref()
+        .and_then(|o| o.rto)
+        .map(|d| d.0);
+    let options = options(args.max_parallel, args.dry_run, &args.file);
+    let runs_dir = args.runs_dir.clone();
+    runtime().block_on(async move {
+        watch_signals(options.cancel.clone(), options.abandon.clone());
+        let setup = Setup {
+            validated: validated.clone(),
+            runbook_path: &args.file,
+            params: &params,
+            registry: registry(),
+            runs_dir: &runs_dir,
+            options,
+            operator: Operator::from_environment(),
+            preapproved: args.approve.iter().cloned().collect(),
+            interactive: std::io::stdin().is_terminal() && args.output == Output::Text,
+        };
+        match session::start(setup).await {
+            Ok(engine) => drive(engine, &runs_dir, args.output, rto).await,
+            Err(e) => {
+                eprint(&format!("error: {e}\n"));
+                Exit::Usage
+            }
+        }
+    })
+}
+
+/// Run an engine with progress, then print the summary; the exit code follows the outcome.
+async fn drive(
+    engine: Arc<ripcord_engine::run::Engine>,
+    runs_dir: &Path,
+    output: Output,
+    rto: Option<Duration>,
+) -> Exit {
+    let run_id = engine.journal().run_id().to_owned();
+    let terminal = std::io::stderr().is_terminal();
+    let mode = progress::Mode::choose(output, terminal);
+    let reporter = tokio::spawn(progress::report(engine.journal().subscribe(), mode, rto));
+    if output == Output::Text {
+        eprint(&format!(
+            "run {run_id}: journal {}\n",
+            engine.journal().path().display()
+        ));
+    }
+    let result = engine.run().await;
+    // The reporter ends when the journal (held by the engine) is dropped.
+    let _ = tokio::time::timeout(Duration::from_secs(5), reporter).await;
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprint(&format!("error: {e}\n"));
+            return Exit::Usage;
+        }
+    };
+    if output == Output::Text {
+        print_summary(runs_dir, &run_id);
+    }
+    match report.outcome {
+        Outcome::Succeeded => Exit::Ok,
+        Outcome::Failed => Exit::RunFailed,
+        Outcome::Cancelled => Exit::Cancelled,
+    }
+}
+
+fn print_summary(runs_dir: &Path, run_id: &str) {
+    match journal::verify(&journal::journal_path(runs_dir, run_id)) {
+        Ok(report) => {
+            let verified = report
+                .problem
+                .as_ref()
+                .map_or(Ok(()), |p| Err(p.to_string()));
+            print(&format!(
+                "\n{}",
+                ripcord_report::summary::text(&report.records, verified)
+            ));
+        }
+        Err(e) => eprint(&format!("error: cannot read the journal: {e}\n")),
+    }
+}
+
+/// A run id from the command line: an id, or `last` for the newest run.
+fn run_id(runs_dir: &Path, given: &str) -> Result<String, Exit> {
+    if given != "last" && given != "latest" {
+        if journal::journal_path(runs_dir, given).exists() {
+            return Ok(given.to_owned());
+        }
+        eprint(&format!(
+            "error: no run `{given}` in {} (see `ripcord status`)\n",
+            runs_dir.display()
+        ));
+        return Err(Exit::Usage);
+    }
+    let newest = list_runs(runs_dir)
+        .into_iter()
+        .max_by_key(|(_, modified)| *modified)
+        .map(|(id, _)| id);
+    newest.ok_or_else(|| {
+        eprint(&format!("error: no runs in {}\n", runs_dir.display()));
+        Exit::Usage
+    })
+}
+
+fn list_runs(runs_dir: &Path) -> Vec<(String, std::time::SystemTime)> {
+    let Ok(entries) = std::fs::read_dir(runs_dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let id = e.file_name().to_string_lossy().into_owned();
+            let modified = std::fs::metadata(e.path().join("journal.jsonl"))
+                .ok()?
+                .modified()
+                .ok()?;
+            Some((id, modified))
+        })
+        .collect()
+}
+
+pub fn resume(runs_dir: &Path, run: &str, how: How, args: ContinueArgs) -> Exit {
+    let run_id = match run_id(runs_dir, run) {
+        Ok(id) => id,
+        Err(code) => return code,
+    };
+    let (state, _) = match session::load(runs_dir, &run_id) {
+        Ok(pair) => pair,
+        Err(e) => {
+            eprint(&format!("error: cannot read run `{run_id}`: {e}\n"));
+            return Exit::Usage;
+        }
+    };
+    let Some(path) = state.runbook_path() else {
+        eprint(&format!(
+            "error: run `{run_id}` has no run_started record\n"
+        ));
+        return Exit::Usage;
+    };
+    let validated = match load(&path, false) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let params = match resolve(&validated, &args.params, state.recorded_params()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let rto = validated
+        .runbook
+        .objectives
+        .as_ref()
+        .and_then(|o| o.rto)
+        .map(|d| d.0);
+    let how = match how {
+        How::Resume { assume_done, rerun } => Continue::Resume(Decisions {
+            assume_done: assume_done.into_iter().collect(),
+            rerun: rerun.into_iter().collect(),
+        }),
+        How::Retry(step) => Continue::Retry(step),
+    };
+    let options = options(args.max_parallel, false, &path);
+    runtime().block_on(async move {
+        watch_signals(options.cancel.clone(), options.abandon.clone());
+        let setup = Setup {
+            validated: validated.clone(),
+            runbook_path: &path,
+            params: &params,
+            registry: registry(),
+            runs_dir,
+            options,
+            operator: Operator::from_environment(),
+            preapproved: args.approve.iter().cloned().collect::<HashSet<_>>(),
+            interactive: std::io::stdin().is_terminal() && args.output == Output::Text,
+        };
+        match session::resume(setup, &run_id, how).await {
+            Ok(engine) => drive(engine, runs_dir, args.output, rto).await,
+            Err(SessionError::NeedsDecision(steps)) => {
+                eprint(&format!("{}\n", SessionError::NeedsDecision(steps)));
+                Exit::NeedsDecision
+            }
+            Err(e) => {
+                eprint(&format!("error: {e}\n"));
+                Exit::Usage
+            }
+        }
+    })
+}
+
+pub fn status(runs_dir: &Path, run: Option<&str>) -> Exit {
+    let Some(run) = run else {
+        let mut runs = list_runs(runs_dir);
+        runs.sort_by_key(|(_, m)| *m);
+        if runs.is_empty() {
+            print(&format!("no runs in {}\n", runs_dir.display()));
+        }
+        for (id, _) in runs {
+            let outcome = session::load(runs_dir, &id)
+                .map(|(state, report)| {
+                    let o = state.outcome().unwrap_or("unfinished").to_owned();
+                    if report.problem.is_some() {
+                        format!("{o} (journal damaged)")
+                    } else {
+                        o
+                    }
+                })
+                .unwrap_or_else(|e| format!("unreadable: {e}"));
+            print(&format!("{id:<60} {outcome}\n"));
+        }
+        return Exit::Ok;
+    };
+    let run_id = match run_id(runs_dir, run) {
+        Ok(id) => id,
+        Err(code) => return code,
+    };
+    match journal::verify(&journal::journal_path(runs_dir, &run_id)) {
+        Ok(report) => {
+            let verified = report
+                .problem
+                .as_ref()
+                .map_or(Ok(()), |p| Err(p.to_string()));
+            print(&ripcord_report::summary::text(&report.records, verified));
+            Exit::Ok
+        }
+        Err(e) => {
+            eprint(&format!("error: cannot read run `{run_id}`: {e}\n"));
+            Exit::Usage
+        }
+    }
+}
+
+pub fn approve(runs_dir: &Path, run: &str, step: &str, by: &str, reject: bool) -> Exit {
+    let run_id = match run_id(runs_dir, run) {
+        Ok(id) => id,
+        Err(code) => return code,
+    };
+    let decision = Decision {
+        approved: !reject,
+        by: by.to_owned(),
+        at: ripcord_engine::approvals::now(),
+        via: "cli".into(),
+    };
+    match Approvals::decide(&journal::run_dir(runs_dir, &run_id), step, &decision) {
+        Ok(_) => {
+            print(&format!(
+                "{} step `{step}` of run {run_id} as {by}\n",
+                if reject { "rejected" } else { "approved" }
+            ));
+            Exit::Ok
+        }
+        Err(e) => {
+            eprint(&format!("error: cannot record the decision: {e}\n"));
+            Exit::Usage
+        }
+    }
+}
+
+pub fn verify(runs_dir: &Path, run: &str) -> Exit {
+    let run_id = match run_id(runs_dir, run) {
+        Ok(id) => id,
+        Err(code) => return code,
+    };
+    let path = journal::journal_path(runs_dir, &run_id);
+    match journal::verify(&path) {
+        Ok(report) => match report.problem {
+            None => {
+                print(&format!(
+                    "{}: {} events, hash chain intact\n",
+                    path.display(),
+                    report.records.len()
+                ));
+                Exit::Ok
+            }
+            Some(p) => {
+                eprint(&format!(
+                    "{}:{}: journal verification failed: {}\n",
+                    path.display(),
+                    p.line,
+                    p.reason
+                ));
+                Exit::Invalid
+            }
+        },
+        Err(e) => {
+            eprint(&format!("error: cannot read {}: {e}\n", path.display()));
+            Exit::Usage
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! ripcord's core step executors: `shell`, `http`, `sleep`, `assert`, `approval`, `notify`.
+//!
+//! [`CoreExecutor`] serves [`Family::Core`]; [`register`] adds it to an engine [`Registry`].
+//! Every executor honours `request.cancel`, `request.deadline` and `request.dry_run`:
+//!
+//! | type       | in a dry run                                                        |
+//! |------------|---------------------------------------------------------------------|
+//! | `shell`    | runs only when its declared effect is `read`                        |
+//! | `http`     | sends only reads (GET, HEAD, OPTIONS)                               |
+//! | `sleep`    | returns at once                                                     |
+//! | `assert`   | evaluates (it only reads)                                           |
+//! | `approval` | succeeds at once, approved by nobody                                |
+//! | `notify`   | never sends                                                         |
+//!
+//! Error messages are passed through the run's [`ripcord_engine::Redactor`] before they are
+//! returned. Step *results* are returned unredacted (later steps may need the values); the
+//! engine redacts them when it journals them.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ripcord_engine::{Executor, Registry, StepError, StepRequest, StepResult};
+use ripcord_spec::StepKind;
+use ripcord_spec::catalog::Family;
+
+mod approval;
+mod basic;
+mod http;
+mod shell;
+mod text;
+
+pub use http::{DEFAULT_MAX_BODY, USER_AGENT};
+pub use shell::{DEFAULT_MAX_OUTPUT, TERM_GRACE};
+
+/// Performs the steps of the `core` family.
+///
+/// Holds one HTTP client (connection pool, TLS roots) shared by every `http` and `notify` step
+/// of the run.
+#[derive(Clone, Debug)]
+pub struct CoreExecutor {
+    http: reqwest::Client,
+}
+
+impl CoreExecutor {
+    /// An executor with a default HTTP client (rustls, system proxies, up to 10 redirects).
+    ///
+    /// # Panics
+    /// If the TLS backend cannot be initialised (see [`CoreExecutor::try_new`]).
+    pub fn new() -> Self {
+        Self::try_new().expect("the HTTP client (rustls) could not be initialised")
+    }
+
+    /// Like [`CoreExecutor::new`], reporting a TLS initialisation failure instead of panicking.
+    pub fn try_new() -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder().user_agent(USER_AGENT).build()?;
+        Ok(Self { http })
+    }
+
+    /// An executor using the given HTTP client (custom roots, proxies, timeouts).
+    pub fn with_client(http: reqwest::Client) -> Self {
+        Self { http }
+    }
+}
+
+impl Default for CoreExecutor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Register [`CoreExecutor`] for the `core` family, with no limit on steps in flight.
+pub fn register(registry: &mut Registry) {
+    registry.register(Arc::new(CoreExecutor::new()), None);
+}
+
+#[async_trait]
+impl Executor for CoreExecutor {
+    fn family(&self) -> Family {
+        Family::Core
+    }
+
+    async fn execute(&self, request: StepRequest<'_>) -> Result<StepResult, StepError> {
+        let outcome = match request.kind {
+            StepKind::Shell => shell::run(&request, typed(&request)?).await,
+            StepKind::Http => http::run(&self.http, &request, typed(&request)?).await,
+            StepKind::Sleep => basic::sleep(&request, typed(&request)?).await,
+            StepKind::Assert => basic::assert(&request, typed(&request)?),
+            StepKind::Approval => approval::run(&request, typed(&request)?).await,
+            StepKind::Notify => http::notify(&self.http, &request, typed(&request)?).await,
+            other => Err(StepError::Unsupported(other.name(), "core")),
+        };
+        outcome.map_err(|e| redact(e, &request))
+    }
+}
+
+/// The step's typed input, checked against its kind.
+fn typed<'a, T: 'static>(request: &StepRequest<'a>) -> Result<&'a T, StepError> {
+    request.with.get::<T>().ok_or_else(|| {
+        StepError::Input(format!(
+            "the input given is not that of a `{}` step",
+            request.kind.name()
+        ))
+    })
+}
+
+fn redact(error: StepError, request: &StepRequest<'_>) -> StepError {
+    let redactor = request.context.redactor();
+    match error {
+        StepError::Failed(m) => StepError::Failed(redactor.text(&m)),
+        StepError::Input(m) => StepError::Input(redactor.text(&m)),
+        other => other,
+    }
+}

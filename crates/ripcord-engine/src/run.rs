@@ -1,0 +1,868 @@
+//! The scheduler: runs a validated runbook's DAG on tokio.
+//!
+//! Ready steps start as soon as everything they need is done, up to the global and per-family
+//! limits. Each step: `when`, render inputs, then attempts (per-attempt timeout, `until`
+//! polling, `verify` gates, retries with backoff and jitter, an overall `deadline`). A failed
+//! step with `on_failure: abort` stops new starts; when the main DAG ends badly (failure or
+//! cancellation) succeeded steps are compensated in reverse order. `finally` always runs.
+//! Every transition is journaled before it is acted upon.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use minijinja::Environment;
+use rand::Rng;
+use ripcord_spec::catalog::expression_fields;
+use ripcord_spec::model::OnFailure;
+use ripcord_spec::params::Params;
+use ripcord_spec::validate::{Phase, Validated};
+use ripcord_spec::{Effect, StepKind, TypedWith};
+use serde_json::{Value as Json, json};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::approvals::Approvals;
+use crate::context::{Board, Contexts, Status, describe, eval, truthy};
+use crate::executor::{Registry, StepContext, StepError, StepRequest};
+use crate::journal::{EventKind, Journal, JournalError};
+use crate::redact::Redactor;
+
+/// How a run is to be carried out.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Steps in flight at once, across all families.
+    pub max_parallel: usize,
+    /// Read-only: executors preview mutations instead of applying them.
+    pub dry_run: bool,
+    /// First signal: stop starting steps, cancel running ones, compensate, run `finally`.
+    pub cancel: CancellationToken,
+    /// Second signal: also abandon compensation and `finally`.
+    pub abandon: CancellationToken,
+    /// Where relative paths in the runbook resolve.
+    pub runbook_dir: PathBuf,
+}
+
+/// How a run (or this part of it) ended.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The result of [`Engine::run`].
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub outcome: Outcome,
+    pub failed: Vec<String>,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+/// A run in progress: the runbook, its params, the executors and the journal.
+pub struct Engine {
+    validated: Arc<Validated>,
+    registry: Registry,
+    journal: Journal,
+    options: RunOptions,
+    env: Environment<'static>,
+    contexts: Contexts,
+    board: Arc<Board>,
+    redactor: Redactor,
+    approvals: Approvals,
+    global: Arc<Semaphore>,
+    /// Steps whose results count as already done (resume), with their outputs on the board.
+    preset: HashSet<usize>,
+    /// Order in which steps succeeded, for compensation in reverse.
+    succeeded_order: std::sync::Mutex<Vec<usize>>,
+}
+
+/// What one step ended as.
+#[derive(Debug)]
+enum StepEnd {
+    Succeeded,
+    Failed { abort: bool },
+    Skipped,
+    Cancelled,
+}
+
+impl Engine {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        validated: Arc<Validated>,
+        params: &Params,
+        run: Json,
+        registry: Registry,
+        journal: Journal,
+        approvals: Approvals,
+        redactor: Redactor,
+        options: RunOptions,
+    ) -> Self {
+        let ids = (0..validated.steps.len()).map(|i| validated.step(i).id.clone());
+        let board = Arc::new(Board::new(ids));
+        let params_json = Json::Object(params.values());
+        let contexts = Contexts::new(params_json, run, board.clone());
+        let global = Arc::new(Semaphore::new(options.max_parallel.max(1)));
+        Self {
+            validated,
+            registry,
+            journal,
+            env: ripcord_spec::template::environment(),
+            contexts,
+            board,
+            redactor,
+            approvals,
+            global,
+            options,
+            preset: HashSet::new(),
+            succeeded_order: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn board(&self) -> &Arc<Board> {
+        &self.board
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Mark a step as already done (resume): it is not run again and its outputs are visible.
+    pub fn preset(&mut self, index: usize, status: Status, outputs: Option<Json>) {
+        self.board.set(index, status, outputs);
+        self.preset.insert(index);
+        if status == Status::Succeeded {
+            self.succeeded_order.lock().expect("order lock").push(index);
+        }
+    }
+
+    /// Run the main DAG, compensation if needed, then `finally`. Journals `run_finished`.
+    pub async fn run(self: Arc<Self>) -> Result<Report, RunError> {
+        let started = Instant::now();
+        let main: Vec<usize> = (0..self.validated.steps.len())
+            .filter(|&i| self.validated.steps[i].phase == Phase::Main)
+            .collect();
+        let finally: Vec<usize> = (0..self.validated.steps.len())
+            .filter(|&i| self.validated.steps[i].phase == Phase::Finally)
+            .collect();
+
+        let cancel_watch = {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                engine.options.cancel.cancelled().await;
+                let _ = engine
+                    .journal
+                    .append(
+                        None,
+                        None,
+                        EventKind::CancelRequested,
+                        json!({"reason": "signal"}),
+                    )
+                    .await;
+            })
+        };
+
+        let mut failed = self
+            .clone()
+            .run_phase(&main, self.options.cancel.clone())
+            .await?;
+        let cancelled = self.options.cancel.is_cancelled();
+        let outcome = if cancelled {
+            Outcome::Cancelled
+        } else if failed.iter().any(|(_, abort)| *abort) {
+            Outcome::Failed
+        } else if failed.is_empty() {
+            Outcome::Succeeded
+        } else {
+            // Only `on_failure: continue` steps failed: the run went on and completed.
+            Outcome::Failed
+        };
+        if matches!(outcome, Outcome::Cancelled) || failed.iter().any(|(_, abort)| *abort) {
+            self.compensate().await?;
+        }
+        // `finally` runs even after a cancel; only a second signal abandons it.
+        let finally_failed = self
+            .clone()
+            .run_phase(&finally, self.options.abandon.clone())
+            .await?;
+        failed.extend(finally_failed);
+        cancel_watch.abort();
+
+        let failed_ids: Vec<String> = failed
+            .iter()
+            .map(|(i, _)| self.validated.step(*i).id.clone())
+            .collect();
+        let elapsed = started.elapsed();
+        self.journal
+            .append(
+                None,
+                None,
+                EventKind::RunFinished,
+                json!({
+                    "outcome": outcome.as_str(),
+                    "failed_steps": failed_ids,
+                    "elapsed_ms": elapsed.as_millis() as u64,
+                }),
+            )
+            .await?;
+        Ok(Report {
+            outcome,
+            failed: failed_ids,
+            elapsed,
+        })
+    }
+
+    /// Run the steps of one phase as a DAG. Returns the failed steps (and whether each aborts).
+    async fn run_phase(
+        self: Arc<Self>,
+        steps: &[usize],
+        cancel: CancellationToken,
+    ) -> Result<Vec<(usize, bool)>, RunError> {
+        let in_phase: HashSet<usize> = steps.iter().copied().collect();
+        let mut pending: Vec<usize> = steps
+            .iter()
+            .copied()
+            .filter(|i| !self.board.status(*i).is_final())
+            .collect();
+        let mut running: JoinSet<(usize, Result<StepEnd, RunError>)> = JoinSet::new();
+        let mut failed = Vec::new();
+        let mut stop = false;
+        // Each round starts every ready step, then waits for one to end: at most
+        // 2 x steps rounds.
+        loop {
+            if !stop && !cancel.is_cancelled() {
+                let mut still = Vec::with_capacity(pending.len());
+                for i in pending.drain(..) {
+                    match self.readiness(i, &in_phase) {
+                        Readiness::Ready => {
+                            self.board.set_status(i, Status::Running);
+                            let engine = self.clone();
+                            let token = cancel.child_token();
+                            running.spawn(async move { (i, engine.run_step(i, token).await) });
+                        }
+                        Readiness::Waiting => still.push(i),
+                        Readiness::Blocked(why) => {
+                            self.skip(i, &why).await?;
+                        }
+                    }
+                }
+                pending = still;
+            }
+            let Some(joined) = running.join_next().await else {
+                break;
+            };
+            let (i, end) = match joined {
+                Ok(pair) => pair,
+                Err(e) => panic!("a step task panicked: {e}"),
+            };
+            match end? {
+                StepEnd::Succeeded | StepEnd::Skipped => {}
+                StepEnd::Cancelled => {}
+                StepEnd::Failed { abort, .. } => {
+                    failed.push((i, abort));
+                    if abort {
+                        stop = true;
+                    }
+                }
+            }
+        }
+        // Whatever never started is recorded, so the journal accounts for every step.
+        for i in pending {
+            let reason = if cancel.is_cancelled() {
+                "the run was cancelled before it started"
+            } else {
+                "an earlier step failed and aborted the run"
+            };
+            self.skip(i, reason).await?;
+        }
+        Ok(failed)
+    }
+
+    fn readiness(&self, i: usize, in_phase: &HashSet<usize>) -> Readiness {
+        let mut waiting = false;
+        for &need in &self.validated.steps[i].needs {
+            if !in_phase.contains(&need) {
+                continue;
+            }
+            match self.board.status(need) {
+                Status::Succeeded | Status::Skipped => {}
+                Status::Failed => {
+                    let continues = self.validated.step(need).on_failure == OnFailure::Continue;
+                    if !continues {
+                        return Readiness::Blocked(format!(
+                            "needed step `{}` failed",
+                            self.validated.step(need).id
+                        ));
+                    }
+                }
+                Status::Cancelled => {
+                    return Readiness::Blocked(format!(
+                        "needed step `{}` was cancelled",
+                        self.validated.step(need).id
+                    ));
+                }
+                Status::Pending | Status::Running => waiting = true,
+            }
+        }
+        if waiting {
+            Readiness::Waiting
+        } else {
+            Readiness::Ready
+        }
+    }
+
+    async fn skip(&self, i: usize, reason: &str) -> Result<(), RunError> {
+        self.board.set_status(i, Status::Skipped);
+        let id = self.validated.step(i).id.clone();
+        self.journal
+            .append(
+                Some(&id),
+                None,
+                EventKind::StepSkipped,
+                json!({"reason": reason}),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// One step, all its attempts.
+    async fn run_step(
+        self: Arc<Self>,
+        i: usize,
+        cancel: CancellationToken,
+    ) -> Result<StepEnd, RunError> {
+        let step = self.validated.step(i);
+        let info = &self.validated.steps[i];
+        let id = step.id.as_str();
+        let base = self.contexts.base();
+
+        if let Some(when) = &step.when {
+            match truthy(&self.env, when, &base) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.board.set_status(i, Status::Skipped);
+                    self.journal
+                        .append(
+                            Some(id),
+                            None,
+                            EventKind::StepSkipped,
+                            json!({"reason": "when is false", "when": when}),
+                        )
+                        .await?;
+                    return Ok(StepEnd::Skipped);
+                }
+                Err(e) => return self.fail(i, None, format!("`when` failed: {e}")).await,
+            }
+        }
+
+        let (with, rendered) = match self.render_input(info.kind, &step.with.0, &base) {
+            Ok(pair) => pair,
+            Err(e) => return self.fail(i, None, e).await,
+        };
+        let effect = info.kind.effect(Some(&with));
+        let (attempt_timeout, _) = ripcord_spec::plan::attempt_timeout(step, info);
+        let attempts = ripcord_spec::plan::attempts(step);
+        let step_deadline = step.deadline.map(|d| Instant::now() + d.0);
+        let mut last_error = String::new();
+
+        for attempt in 1..=attempts {
+            if cancel.is_cancelled() {
+                return self.cancelled(i, attempt).await;
+            }
+            let mut deadline = Instant::now() + attempt_timeout;
+            if let Some(d) = step_deadline {
+                deadline = deadline.min(d);
+            }
+            // The permits bound concurrency; the start record is durable before the effect.
+            let _global = self.global.acquire().await.expect("semaphore never closed");
+            let _family = match self.registry.get(info.kind) {
+                Some((_, Some(limit))) => {
+                    Some(limit.acquire().await.expect("semaphore never closed"))
+                }
+                _ => None,
+            };
+            self.journal
+                .append(
+                    Some(id),
+                    Some(attempt),
+                    EventKind::StepStarted,
+                    json!({
+                        "type": info.kind.name(),
+                        "effect": effect.as_str(),
+                        "idempotent": info.idempotent,
+                        "timeout_ms": attempt_timeout.as_millis() as u64,
+                        "attempts": attempts,
+                        "dry_run": self.options.dry_run,
+                        "with": rendered,
+                    }),
+                )
+                .await?;
+            let attempt_token = cancel.child_token();
+            let outcome = self
+                .attempt(i, attempt, &with, effect, deadline, attempt_token.clone())
+                .await;
+            attempt_token.cancel();
+            drop(_family);
+            drop(_global);
+            match outcome {
+                Ok(Ok(result)) => match self.finish_attempt(i, attempt, &result).await? {
+                    Ok(outputs) => {
+                        self.board.set(i, Status::Succeeded, Some(outputs.clone()));
+                        self.succeeded_order.lock().expect("order lock").push(i);
+                        self.journal
+                            .append(
+                                Some(id),
+                                Some(attempt),
+                                EventKind::StepSucceeded,
+                                json!({"outputs": outputs, "result": result}),
+                            )
+                            .await?;
+                        return Ok(StepEnd::Succeeded);
+                    }
+                    Err(gate_error) => last_error = gate_error,
+                },
+                Ok(Err(StepError::Cancelled)) => return self.cancelled(i, attempt).await,
+                Ok(Err(e)) => {
+                    if cancel.is_cancelled() {
+                        return self.cancelled(i, attempt).await;
+                    }
+                    last_error = e.to_string();
+                    if matches!(e, StepError::Input(_) | StepError::Unsupported(..)) {
+                        return self.fail(i, Some(attempt), last_error).await;
+                    }
+                }
+                Err(Elapsed) => {
+                    if cancel.is_cancelled() {
+                        return self.cancelled(i, attempt).await;
+                    }
+                    last_error = format!(
+                        "timed out after {}",
+                        humantime::format_duration(attempt_timeout)
+                    );
+                }
+            }
+            let retry_in = (attempt < attempts)
+                .then(|| {
+                    step.retry
+                        .as_ref()
+                        .map(|r| jittered(r.delay_after(attempt), r.jitter))
+                })
+                .flatten()
+                .filter(|delay| step_deadline.is_none_or(|d| Instant::now() + *delay < d));
+            self.journal
+                .append(
+                    Some(id),
+                    Some(attempt),
+                    EventKind::AttemptFailed,
+                    json!({
+                        "error": last_error,
+                        "retry_in_ms": retry_in.map(|d| d.as_millis() as u64),
+                    }),
+                )
+                .await?;
+            match retry_in {
+                Some(delay) => {
+                    tokio::select! {
+                        _ = cancel.cancelled() => return self.cancelled(i, attempt).await,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
+                None if attempt < attempts => {
+                    last_error =
+                        format!("{last_error} (the step's deadline leaves no time to retry)");
+                    break;
+                }
+                None => {}
+            }
+        }
+        self.fail(i, Some(attempts), last_error).await
+    }
+
+    /// Render `with` (all strings but expression fields) and decode it into the type's struct.
+    fn render_input(
+        &self,
+        kind: StepKind,
+        with: &Json,
+        context: &minijinja::Value,
+    ) -> Result<(TypedWith, Json), String> {
+        let keep = expression_fields(kind);
+        let rendered = match with {
+            Json::Object(map) => Json::Object(
+                map.iter()
+                    .map(|(k, v)| {
+                        if keep.contains(&k.as_str()) {
+                            Ok((k.clone(), v.clone()))
+                        } else {
+                            ripcord_spec::template::render_json(&self.env, v, context)
+                                .map(|r| (k.clone(), r))
+                                .map_err(|e| format!("rendering `with.{k}`: {}", describe(&e)))
+                        }
+                    })
+                    .collect::<Result<_, String>>()?,
+            ),
+            Json::Null => Json::Object(Default::default()),
+            other => other.clone(),
+        };
+        let typed = kind
+            .decode_json(rendered.clone())
+            .map_err(|e| format!("input after rendering is invalid: {e}"))?;
+        Ok((typed, rendered))
+    }
+
+    /// One attempt: the executor call, repeated while `until` is not yet true.
+    async fn attempt(
+        &self,
+        i: usize,
+        attempt: u32,
+        with: &TypedWith,
+        effect: Effect,
+        deadline: Instant,
+        cancel: CancellationToken,
+    ) -> Result<Result<Json, StepError>, Elapsed> {
+        let step = self.validated.step(i);
+        let info = &self.validated.steps[i];
+        let Some((executor, _)) = self.registry.get(info.kind) else {
+            return Ok(Err(StepError::Unsupported(
+                info.kind.name(),
+                family_name(info.kind),
+            )));
+        };
+        let context = ExecContext {
+            engine: self,
+            step: i,
+        };
+        let run_id = self.journal.run_id();
+        let call = async {
+            let poll_start = Instant::now();
+            let mut polls = 0u32;
+            // Bounded by `until.timeout` (and the attempt's deadline around it).
+            loop {
+                polls += 1;
+                let request = StepRequest {
+                    run_id,
+                    step_id: &step.id,
+                    attempt,
+                    kind: info.kind,
+                    with,
+                    effect,
+                    dry_run: self.options.dry_run,
+                    deadline,
+                    cancel: cancel.clone(),
+                    context: &context,
+                };
+                let result = executor.execute(request).await;
+                let Some(until) = &step.until else {
+                    return result;
+                };
+                let result = match result {
+                    Ok(r) => r,
+                    Err(StepError::Cancelled) => return Err(StepError::Cancelled),
+                    // A failing call while polling is one more "not yet".
+                    Err(e) => json!({"error": e.to_string()}),
+                };
+                let satisfied = truthy(&self.env, &until.expr, &self.contexts.with_result(&result))
+                    .unwrap_or(false);
+                let _ = self
+                    .journal
+                    .append(
+                        Some(&step.id),
+                        Some(attempt),
+                        EventKind::Poll,
+                        json!({"n": polls, "expr": until.expr, "satisfied": satisfied}),
+                    )
+                    .await;
+                if satisfied {
+                    return Ok(result);
+                }
+                if poll_start.elapsed() + until.interval.0 > until.timeout.0 {
+                    return Err(StepError::Failed(format!(
+                        "`{}` still false after {} polls in {}",
+                        until.expr,
+                        polls,
+                        humantime::format_duration(until.timeout.0)
+                    )));
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return Err(StepError::Cancelled),
+                    _ = tokio::time::sleep(until.interval.0) => {}
+                }
+            }
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, call).await {
+            Ok(r) => Ok(r),
+            Err(_) => {
+                cancel.cancel();
+                Err(Elapsed)
+            }
+        }
+    }
+
+    /// Gates and outputs of a successful call. `Err` holds why the attempt failed after all.
+    async fn finish_attempt(
+        &self,
+        i: usize,
+        attempt: u32,
+        result: &Json,
+    ) -> Result<Result<Json, String>, RunError> {
+        let step = self.validated.step(i);
+        let context = self.contexts.with_result(result);
+        for (n, check) in step.verify.iter().enumerate() {
+            let name = check
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("check {}", n + 1));
+            let verdict = truthy(&self.env, &check.expr, &context);
+            let passed = matches!(verdict, Ok(true));
+            let message = match (&verdict, &check.message) {
+                (Err(e), _) => Some(format!("could not evaluate: {e}")),
+                (Ok(false), Some(m)) => Some(
+                    self.env
+                        .render_str(m, context.clone())
+                        .unwrap_or_else(|_| m.clone()),
+                ),
+                _ => None,
+            };
+            self.journal
+                .append(
+                    Some(&step.id),
+                    Some(attempt),
+                    EventKind::Gate,
+                    json!({"name": name, "expr": check.expr, "passed": passed, "message": message}),
+                )
+                .await?;
+            if !passed {
+                return Ok(Err(format!(
+                    "gate `{name}` failed: {}",
+                    message.unwrap_or_else(|| format!("`{}` is false", check.expr))
+                )));
+            }
+        }
+        let mut outputs = serde_json::Map::new();
+        for (name, template) in &step.outputs {
+            let value = ripcord_spec::template::render_json(
+                &self.env,
+                &Json::String(template.clone()),
+                &context,
+            )
+            .map_err(|e| format!("output `{name}`: {}", describe(&e)));
+            match value {
+                Ok(v) => {
+                    outputs.insert(name.clone(), v);
+                }
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        Ok(Ok(Json::Object(outputs)))
+    }
+
+    async fn fail(
+        &self,
+        i: usize,
+        attempt: Option<u32>,
+        error: String,
+    ) -> Result<StepEnd, RunError> {
+        let step = self.validated.step(i);
+        self.board.set_status(i, Status::Failed);
+        let abort = step.on_failure == OnFailure::Abort;
+        self.journal
+            .append(
+                Some(&step.id),
+                attempt,
+                EventKind::StepFailed,
+                json!({"error": error, "on_failure": if abort { "abort" } else { "continue" }}),
+            )
+            .await?;
+        Ok(StepEnd::Failed { abort })
+    }
+
+    async fn cancelled(&self, i: usize, attempt: u32) -> Result<StepEnd, RunError> {
+        let step = self.validated.step(i);
+        self.board.set_status(i, Status::Cancelled);
+        self.journal
+            .append(
+                Some(&step.id),
+                Some(attempt),
+                EventKind::StepCancelled,
+                json!({}),
+            )
+            .await?;
+        Ok(StepEnd::Cancelled)
+    }
+
+    /// Undo succeeded steps that declare `compensate`, last first, one at a time.
+    async fn compensate(&self) -> Result<(), RunError> {
+        let order: Vec<usize> = self.succeeded_order.lock().expect("order lock").clone();
+        for &i in order.iter().rev() {
+            let step = self.validated.step(i);
+            let (Some(def), Some((kind, _))) =
+                (&step.compensate, &self.validated.steps[i].compensate)
+            else {
+                continue;
+            };
+            if self.options.abandon.is_cancelled() {
+                break;
+            }
+            let id = step.id.as_str();
+            let base = self.contexts.base();
+            let timeout = def.timeout.map_or(kind.info().default_timeout, |t| t.0);
+            let attempts = def.retry.as_ref().map_or(1, |r| r.attempts.max(1));
+            self.journal
+                .append(
+                    Some(id),
+                    None,
+                    EventKind::CompensationStarted,
+                    json!({"type": kind.name()}),
+                )
+                .await?;
+            let mut error = String::new();
+            let mut done = false;
+            for attempt in 1..=attempts {
+                let (with, _) = match self.render_input(*kind, &def.with.0, &base) {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        error = e;
+                        break;
+                    }
+                };
+                let Some((executor, _)) = self.registry.get(*kind) else {
+                    error = StepError::Unsupported(kind.name(), family_name(*kind)).to_string();
+                    break;
+                };
+                let cancel = self.options.abandon.child_token();
+                let context = ExecContext {
+                    engine: self,
+                    step: i,
+                };
+                let request = StepRequest {
+                    run_id: self.journal.run_id(),
+                    step_id: id,
+                    attempt,
+                    kind: *kind,
+                    with: &with,
+                    effect: kind.effect(Some(&with)),
+                    dry_run: self.options.dry_run,
+                    deadline: Instant::now() + timeout,
+                    cancel: cancel.clone(),
+                    context: &context,
+                };
+                match tokio::time::timeout(timeout, executor.execute(request)).await {
+                    Ok(Ok(_)) => {
+                        done = true;
+                        break;
+                    }
+                    Ok(Err(e)) => error = e.to_string(),
+                    Err(_) => {
+                        cancel.cancel();
+                        error = format!("timed out after {}", humantime::format_duration(timeout));
+                    }
+                }
+                if let Some(r) = &def.retry
+                    && attempt < attempts
+                {
+                    tokio::time::sleep(jittered(r.delay_after(attempt), r.jitter)).await;
+                }
+            }
+            if done {
+                self.board.set_status(i, Status::Pending);
+                self.journal
+                    .append(Some(id), None, EventKind::CompensationSucceeded, json!({}))
+                    .await?;
+            } else {
+                self.journal
+                    .append(
+                        Some(id),
+                        None,
+                        EventKind::CompensationFailed,
+                        json!({"error": error}),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+enum Readiness {
+    Ready,
+    Waiting,
+    Blocked(String),
+}
+
+/// A per-attempt timeout fired.
+struct Elapsed;
+
+fn family_name(kind: StepKind) -> &'static str {
+    kind.name()
+        .split('.')
+        .next()
+        .filter(|_| kind.name().contains('.'))
+        .unwrap_or("core")
+}
+
+/// `delay` spread by up to ±`jitter` (a fraction).
+fn jittered(delay: Duration, jitter: f64) -> Duration {
+    if jitter <= 0.0 {
+        return delay;
+    }
+    let factor = 1.0 + rand::rng().random_range(-jitter..=jitter);
+    delay.mul_f64(factor.max(0.0))
+}
+
+/// The [`StepContext`] handed to executors.
+struct ExecContext<'e> {
+    engine: &'e Engine,
+    step: usize,
+}
+
+#[async_trait::async_trait]
+impl StepContext for ExecContext<'_> {
+    async fn note(&self, kind: &str, data: Json) {
+        let id = &self.engine.validated.step(self.step).id;
+        let _ = self
+            .engine
+            .journal
+            .append(
+                Some(id),
+                None,
+                EventKind::Note,
+                json!({"kind": kind, "data": data}),
+            )
+            .await;
+    }
+
+    fn redactor(&self) -> &Redactor {
+        &self.engine.redactor
+    }
+
+    fn approvals(&self) -> &Approvals {
+        &self.engine.approvals
+    }
+
+    fn runbook_dir(&self) -> &std::path::Path {
+        &self.engine.options.runbook_dir
+    }
+
+    fn eval(&self, expr: &str) -> Result<Json, String> {
+        eval(&self.engine.env, expr, &self.engine.contexts.base())
+    }
+}
