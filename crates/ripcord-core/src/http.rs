@@ -313,7 +313,9 @@ fn same(expected: &Value, found: &Value) -> bool {
         (Value::Number(a), Value::Number(b)) => {
             a == b || matches!((a.as_f64(), b.as_f64()), (Some(x), Some(y)) if x == y)
         }
-        (Value::String(s), Value::Number(_) | Value::Bool(_)) => *s == found.to_string(),
+        (Value::String(s), Value::Number(_) | Value::Bool(_)) => {
+            s.as_str() == found.to_string().as_str()
+        }
         (Value::Array(a), Value::Array(b)) => {
             a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
         }

@@ -21,7 +21,11 @@ pub fn json(plan: &Plan) -> String {
 pub fn text(plan: &Plan) -> String {
     let mut out = String::new();
     let rb = &plan.runbook;
-    let _ = writeln!(out, "Plan for {}@{}", rb.name, rb.version);
+    let _ = writeln!(
+        out,
+        "{}",
+        truncate(&format!("Plan for {}@{}", rb.name, rb.version), WIDTH)
+    );
     if let Some(d) = &rb.description {
         let _ = writeln!(out, "  {}", truncate(d, WIDTH - 2));
     }
@@ -85,13 +89,13 @@ pub fn text(plan: &Plan) -> String {
         out,
         "  expected   {}  via {}",
         cell(&e.expected.to_string(), 10),
-        truncate(&e.critical_path.join(" → "), WIDTH - 28)
+        truncate(&e.critical_path.join(" → "), WIDTH - 29)
     );
     let _ = writeln!(
         out,
         "  worst case {}  via {}",
         cell(&e.worst_case.to_string(), 10),
-        truncate(&e.worst_case_path.join(" → "), WIDTH - 28)
+        truncate(&e.worst_case_path.join(" → "), WIDTH - 29)
     );
     if e.defaulted_estimates > 0 {
         let _ = writeln!(

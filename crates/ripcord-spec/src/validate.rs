@@ -163,7 +163,11 @@ impl Validator {
                 self.push(
                     Diagnostic::error(Code::Yaml, e.span, format!("invalid YAML: {}", e.message))
                         .label("here")
-                        .help("check indentation, quoting and brackets around this place"),
+                        .help(if self.source.text().trim().is_empty() {
+                            "start from an example in runbooks/ (apiVersion, kind, metadata, steps)"
+                        } else {
+                            "check indentation, quoting and brackets around this place"
+                        }),
                 );
                 return None;
             }
@@ -677,7 +681,8 @@ impl Validator {
     }
 
     fn step_kind(&mut self, type_node: &Node) -> Option<StepKind> {
-        let name = type_node.as_str()?;
+        let text = scalar(type_node)?;
+        let name = text.as_str();
         let kind = StepKind::from_name(name);
         if kind.is_none() {
             let mut d = Diagnostic::error(
@@ -811,7 +816,8 @@ impl Validator {
             let Some(id_node) = d.node.get("id") else {
                 continue;
             };
-            let Some(id) = id_node.as_str() else { continue };
+            let Some(id) = scalar(id_node) else { continue };
+            let id = id.as_str();
             if !template::is_identifier(id) {
                 let suggestion = id.replace(['-', '.', ' '], "_");
                 self.push(
@@ -857,9 +863,10 @@ impl Validator {
             let mut needs = Vec::new();
             let items = d.node.get("needs").and_then(Node::as_seq).unwrap_or(&[]);
             for item in items {
-                let Some(target) = item.as_str() else {
+                let Some(target) = scalar(item) else {
                     continue;
                 };
+                let target = target.as_str();
                 match ids.get(target) {
                     Some(&t) if decoded[t].phase == Phase::Main && d.phase == Phase::Finally => {
                         self.push(
@@ -933,7 +940,10 @@ impl Validator {
         let mut d = Diagnostic::error(
             Code::Cycle,
             need_span(first, closing),
-            format!("dependency cycle: {}", path.join(" -> ")),
+            format!(
+                "dependency cycle: {} (each runs before the next)",
+                path.join(" -> ")
+            ),
         )
         .label(format!("`{}` needs `{}`", name(first), name(closing)))
         .help("a runbook is a DAG: remove one of these `needs` to break the cycle");
@@ -1272,7 +1282,12 @@ impl Validator {
         }
         candidates.push(root.to_owned());
         for candidate in candidates {
-            if let Some(pos) = slice.find(&candidate) {
+            // The candidate as a whole name: `params.hos` must not match inside `params.host`.
+            let whole = slice.match_indices(&candidate).find(|(pos, _)| {
+                let after = slice[pos + candidate.len()..].chars().next();
+                !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+            if let Some((pos, _)) = whole {
                 return node.span.sub(pos, candidate.len());
             }
         }
@@ -1362,6 +1377,14 @@ impl Validator {
                 );
             }
         }
+    }
+}
+
+/// The text of a scalar node (`5` reads as "5"); `None` for lists and mappings.
+fn scalar(node: &Node) -> Option<String> {
+    match &node.value {
+        Value::Seq(_) | Value::Map(_) => None,
+        _ => Some(node.scalar_text()),
     }
 }
 
