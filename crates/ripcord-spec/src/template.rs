@@ -28,7 +28,16 @@ pub fn environment() -> Environment<'static> {
     env.set_recursion_limit(64);
     env.add_function("now", now);
     env.add_filter("age_seconds", age_seconds);
+    env.add_filter("fromjson", fromjson);
     env
+}
+
+/// `text | fromjson`: parse JSON text (e.g. a command's stdout) into a value.
+fn fromjson(text: &str) -> Result<minijinja::Value, minijinja::Error> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("not JSON: {e}"))
+    })?;
+    Ok(minijinja::Value::from(minijinja::value::Serde(value)))
 }
 
 /// `now()`: the current time, RFC 3339 UTC (for freshness checks such as the RPO).
