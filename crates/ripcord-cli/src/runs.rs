@@ -241,6 +241,8 @@ async fn drive(
     let result = engine.run().await;
     // The reporter ends when the journal (held by the engine) is dropped.
     let _ = tokio::time::timeout(Duration::from_secs(5), reporter).await;
+    // Processes of steps cut short get their last signal from a helper thread: let it finish.
+    ripcord_core::wait_for_cleanup(Duration::from_secs(3));
     let report = match result {
         Ok(r) => r,
         Err(e) => {

@@ -98,16 +98,13 @@ pub(crate) async fn run(
             excerpt(&text)
         )));
     }
-    let mut result = json!({
+    Ok(json!({
         "status": status,
         "body": text,
         "json": parsed,
         "headers": headers,
-    });
-    if truncated {
-        result["truncated"] = Value::Bool(true);
-    }
-    Ok(result)
+        "truncated": truncated,
+    }))
 }
 
 pub(crate) async fn notify(

@@ -12,6 +12,11 @@
 //! | `approval` | succeeds at once, approved by nobody                                |
 //! | `notify`   | never sends                                                         |
 //!
+//! `shell` runs each program in its own process group and stops the whole group on
+//! cancellation, at the deadline, or when the step's future is dropped; a process that is about
+//! to exit should call [`wait_for_cleanup`] so that SIGKILL escalations started by dropped steps
+//! are not cut short.
+//!
 //! Error messages are passed through the run's [`ripcord_engine::Redactor`] before they are
 //! returned. Step *results* are returned unredacted (later steps may need the values); the
 //! engine redacts them when it journals them.
@@ -30,7 +35,7 @@ mod shell;
 mod text;
 
 pub use http::{DEFAULT_MAX_BODY, USER_AGENT};
-pub use shell::{DEFAULT_MAX_OUTPUT, TERM_GRACE};
+pub use shell::{DEFAULT_MAX_OUTPUT, TERM_GRACE, wait_for_cleanup};
 
 /// Performs the steps of the `core` family.
 ///

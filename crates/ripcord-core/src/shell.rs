@@ -367,19 +367,58 @@ impl Drop for GroupGuard {
             return;
         }
         let pgid = self.pgid;
-        let _ = std::thread::Builder::new()
+        PendingKills::add();
+        let spawned = std::thread::Builder::new()
             .name("ripcord-shell-kill".into())
             .spawn(move || {
                 let until = std::time::Instant::now() + TERM_GRACE;
-                while std::time::Instant::now() < until {
-                    if !group_alive(pgid) {
-                        return;
-                    }
+                while std::time::Instant::now() < until && group_alive(pgid) {
                     std::thread::sleep(POLL);
                 }
-                signal_group(pgid, libc::SIGKILL);
+                if group_alive(pgid) {
+                    signal_group(pgid, libc::SIGKILL);
+                }
+                PendingKills::done();
             });
+        if spawned.is_err() {
+            // No thread for the grace period: better a hard kill now than a survivor.
+            signal_group(pgid, libc::SIGKILL);
+            PendingKills::done();
+        }
     }
+}
+
+/// Process groups stopped from a destructor whose SIGKILL escalation is still pending.
+struct PendingKills;
+
+static PENDING: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+static PENDING_DONE: std::sync::Condvar = std::sync::Condvar::new();
+
+impl PendingKills {
+    fn add() {
+        *PENDING.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    }
+
+    fn done() {
+        let mut n = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+        *n = n.saturating_sub(1);
+        PENDING_DONE.notify_all();
+    }
+}
+
+/// Block until every process group of a `shell` step whose future was dropped is gone (or got
+/// its SIGKILL), for at most `timeout`; true when none is pending.
+///
+/// A dropped step cannot wait in its destructor, so the SIGTERM-then-SIGKILL escalation runs
+/// on a short-lived thread, which dies with the process: call this before exiting (e.g. after
+/// Ctrl-C) so that programs ignoring SIGTERM do not outlive ripcord. Steps that were
+/// *cancelled* and awaited need none of this: they return only once their group is gone.
+pub fn wait_for_cleanup(timeout: Duration) -> bool {
+    let guard = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    let (guard, _) = PENDING_DONE
+        .wait_timeout_while(guard, timeout, |n| *n > 0)
+        .unwrap_or_else(|e| e.into_inner());
+    *guard == 0
 }
 
 /// Send `signal` to every process of the group; false when the group no longer exists.

@@ -348,7 +348,14 @@ async fn processes_ignoring_sigterm_get_sigkill_on_drop() {
     let pids = read_pids(&ctx.path().join("pids"), 3).await;
     task.abort();
     assert!(task.await.unwrap_err().is_cancelled());
-    assert_all_gone(&pids, ripcord_core::TERM_GRACE + Duration::from_secs(2)).await;
+    // What a CLI does before exiting: wait for the SIGKILL escalation.
+    let cleaned = tokio::task::spawn_blocking(|| {
+        ripcord_core::wait_for_cleanup(ripcord_core::TERM_GRACE + Duration::from_secs(2))
+    })
+    .await
+    .unwrap();
+    assert!(cleaned);
+    assert_all_gone(&pids, Duration::from_secs(1)).await;
 }
 
 #[tokio::test]

@@ -96,10 +96,17 @@ pub trait Executor: Send + Sync {
     async fn execute(&self, request: StepRequest<'_>) -> Result<StepResult, StepError>;
 }
 
-/// Executors by family, each with an optional limit on steps in flight at once.
+/// An executor and its optional limit on steps in flight at once.
+#[derive(Clone)]
+struct Entry {
+    executor: Arc<dyn Executor>,
+    limit: Option<Arc<Semaphore>>,
+}
+
+/// Executors by family.
 #[derive(Default, Clone)]
 pub struct Registry {
-    entries: HashMap<Family, (Arc<dyn Executor>, Option<Arc<Semaphore>>)>,
+    entries: HashMap<Family, Entry>,
 }
 
 impl Registry {
@@ -114,14 +121,19 @@ impl Registry {
         max_parallel: Option<usize>,
     ) -> &mut Self {
         let limit = max_parallel.map(|n| Arc::new(Semaphore::new(n.max(1))));
-        self.entries.insert(executor.family(), (executor, limit));
+        self.entries
+            .insert(executor.family(), Entry { executor, limit });
         self
     }
 
-    pub fn get(&self, kind: StepKind) -> Option<(&Arc<dyn Executor>, Option<&Arc<Semaphore>>)> {
-        self.entries
-            .get(&kind.info().family)
-            .map(|(e, limit)| (e, limit.as_ref()))
+    /// The executor for a step type.
+    pub fn executor(&self, kind: StepKind) -> Option<&Arc<dyn Executor>> {
+        self.entries.get(&kind.info().family).map(|e| &e.executor)
+    }
+
+    /// The per-family limit for a step type, if one was set.
+    pub fn limit(&self, kind: StepKind) -> Option<&Arc<Semaphore>> {
+        self.entries.get(&kind.info().family)?.limit.as_ref()
     }
 
     /// Families with an executor, for error messages.

@@ -520,6 +520,19 @@ fn check_line(text: &str, seq: u64, prev: &str, run: Option<&str>) -> Result<Rec
     Ok(record)
 }
 
+/// JSON Schema of one journal line, generated from [`Record`] (committed as
+/// schemas/journal-event.schema.json).
+pub fn journal_schema_json() -> String {
+    let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    let schema = generator.into_root_schema_for::<Record>();
+    let mut value = serde_json::to_value(schema).expect("a schema is JSON");
+    value["$id"] = serde_json::json!("https://ripcord.dev/schemas/journal-event.schema.json");
+    value["title"] = serde_json::json!("ripcord journal event (one line of journal.jsonl)");
+    let mut text = serde_json::to_string_pretty(&value).expect("a schema is JSON");
+    text.push('\n');
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -589,17 +602,4 @@ mod tests {
         assert_eq!(report.problem, None);
         assert_eq!(report.records.len(), 6);
     }
-}
-
-/// JSON Schema of one journal line, generated from [`Record`] (committed as
-/// schemas/journal-event.schema.json).
-pub fn journal_schema_json() -> String {
-    let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
-    let schema = generator.into_root_schema_for::<Record>();
-    let mut value = serde_json::to_value(schema).expect("a schema is JSON");
-    value["$id"] = serde_json::json!("https://ripcord.dev/schemas/journal-event.schema.json");
-    value["title"] = serde_json::json!("ripcord journal event (one line of journal.jsonl)");
-    let mut text = serde_json::to_string_pretty(&value).expect("a schema is JSON");
-    text.push('\n');
-    text
 }

@@ -394,11 +394,9 @@ impl Engine {
             }
             // The permits bound concurrency; the start record is durable before the effect.
             let _global = self.global.acquire().await.expect("semaphore never closed");
-            let _family = match self.registry.get(info.kind) {
-                Some((_, Some(limit))) => {
-                    Some(limit.acquire().await.expect("semaphore never closed"))
-                }
-                _ => None,
+            let _family = match self.registry.limit(info.kind) {
+                Some(limit) => Some(limit.acquire().await.expect("semaphore never closed")),
+                None => None,
             };
             self.journal
                 .append(
@@ -540,7 +538,7 @@ impl Engine {
     ) -> Result<Result<Json, StepError>, Elapsed> {
         let step = self.validated.step(i);
         let info = &self.validated.steps[i];
-        let Some((executor, _)) = self.registry.get(info.kind) else {
+        let Some(executor) = self.registry.executor(info.kind) else {
             return Ok(Err(StepError::Unsupported(
                 info.kind.name(),
                 family_name(info.kind),
@@ -744,7 +742,7 @@ impl Engine {
                         break;
                     }
                 };
-                let Some((executor, _)) = self.registry.get(*kind) else {
+                let Some(executor) = self.registry.executor(*kind) else {
                     error = StepError::Unsupported(kind.name(), family_name(*kind)).to_string();
                     break;
                 };

@@ -141,12 +141,11 @@ pub fn text(records: &[Record], verified: Result<(), String>) -> String {
     rows.sort_by_key(|(_, r)| r.first_seen);
     let _ = writeln!(
         out,
-        "\n  {} {} {} {} {}",
+        "\n  {} {} {} {} try",
         cell("step", 26),
         cell("status", 10),
         cell("start", 8),
         cell("took", 8),
-        "try"
     );
     for (id, row) in &rows {
         let offset = match (run_start, row.start) {

@@ -215,12 +215,12 @@ catalog! {
     // ---- core ----
     Shell(ShellWith) = "shell" {
         family: Core, effect: Write, idempotent: false, timeout: secs(300), expected: secs(30),
-        result: ["stdout", "stderr", "exit_code"],
+        result: ["stdout", "stderr", "exit_code", "truncated"],
         summary: "Run a program (argv, no shell unless you name one); stdout/stderr become outputs.",
     },
     Http(HttpWith) = "http" {
         family: Core, effect: Read, idempotent: true, timeout: secs(30), expected: secs(2),
-        result: ["status", "body", "json", "headers"],
+        result: ["status", "body", "json", "headers", "truncated"],
         summary: "Send an HTTP request and check its status, body and JSON fields.",
     },
     Sleep(SleepWith) = "sleep" {
@@ -235,7 +235,7 @@ catalog! {
     },
     Approval(ApprovalWith) = "approval" {
         family: Core, effect: Read, idempotent: true, timeout: secs(1800), expected: secs(60),
-        result: ["approved_by", "approved_at"],
+        result: ["approved_by", "approved_at", "via"],
         summary: "Wait for a person: a prompt on a TTY, or `ripcord approve RUN STEP --by NAME`.",
     },
     Notify(NotifyWith) = "notify" {

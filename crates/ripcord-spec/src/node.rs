@@ -392,10 +392,10 @@ fn resolve_scalar(
             |_| Value::Float(text.parse().unwrap_or(f64::NAN)),
             Value::Int,
         );
-    } else if is_float(text) {
-        if let Ok(f) = text.parse::<f64>() {
-            return Value::Float(f);
-        }
+    } else if is_float(text)
+        && let Ok(f) = text.parse::<f64>()
+    {
+        return Value::Float(f);
     }
     Value::Str(text.to_owned())
 }

@@ -156,22 +156,7 @@ pub fn attempts(step: &Step) -> u32 {
 pub fn plan(validated: &Validated, params: &Params) -> Plan {
     let runbook = &validated.runbook;
     let env = crate::template::environment();
-    // Outputs of other steps are unknown before the run: they render as `<id.outputs.name>`.
-    let placeholders: serde_json::Map<String, serde_json::Value> = (0..validated.steps.len())
-        .map(|i| {
-            let step = validated.step(i);
-            let outputs: serde_json::Map<String, serde_json::Value> = step
-                .outputs
-                .keys()
-                .map(|o| (o.clone(), format!("<{}.outputs.{o}>", step.id).into()))
-                .collect();
-            let entry =
-                serde_json::json!({"outputs": outputs, "status": format!("<{}.status>", step.id)});
-            (step.id.clone(), entry)
-        })
-        .collect();
     let context_json = serde_json::json!({
-        "steps": placeholders,
         "params": params.redacted(),
         "run": {
             "id": "<run-id>",
@@ -182,8 +167,16 @@ pub fn plan(validated: &Validated, params: &Params) -> Plan {
             "dry_run": true,
         },
     });
-    // Converted once: every rendered string shares it.
-    let context = minijinja::Value::from(minijinja::value::Serde(&context_json));
+    // Converted once: every rendered string shares it. Outputs of other steps are unknown
+    // before the run: they render as `<id.outputs.name>`, looked up only when used.
+    let context = minijinja::context! {
+        steps => minijinja::Value::from_object(Placeholders(
+            (0..validated.steps.len())
+                .map(|i| (validated.step(i).id.clone(), i))
+                .collect(),
+        )),
+        ..minijinja::Value::from(minijinja::value::Serde(&context_json))
+    };
     let main_count = runbook.steps.len();
     let mut steps = Vec::with_capacity(validated.steps.len());
     for (i, info) in validated.steps.iter().enumerate() {
@@ -321,14 +314,26 @@ pub fn plan(validated: &Validated, params: &Params) -> Plan {
 }
 
 fn estimate(validated: &Validated, steps: &[PlanStep], main_count: usize) -> Estimate {
-    // Only the main DAG counts toward recovery; `finally` is clean-up after it.
-    let needs: Vec<Vec<usize>> = validated.needs()[..main_count].to_vec();
-    let dag = crate::graph::Dag::build(&needs).expect("a sub-DAG of a DAG has no cycle");
-    let live = |i: usize, d: Duration| if steps[i].skipped { Duration::ZERO } else { d };
+    // Only the main DAG counts toward recovery; `finally` (never needed by main steps) is
+    // clean-up after it and weighs nothing here.
+    let needs = validated.needs();
+    let dag = &validated.dag;
+    let live = |i: usize, d: Duration| {
+        if steps[i].skipped || i >= main_count {
+            Duration::ZERO
+        } else {
+            d
+        }
+    };
     let (expected, expected_path) =
         dag.heaviest_path(|i| live(i, steps[i].expected.value.0), &needs);
     let (worst, worst_path) = dag.heaviest_path(|i| live(i, steps[i].worst_case.0), &needs);
-    let ids = |path: Vec<usize>| path.into_iter().map(|i| steps[i].id.clone()).collect();
+    let ids = |path: Vec<usize>| {
+        path.into_iter()
+            .filter(|&i| i < main_count)
+            .map(|i| steps[i].id.clone())
+            .collect()
+    };
     let rto = validated
         .runbook
         .objectives
@@ -419,4 +424,42 @@ fn eval_static(
         return None;
     }
     compiled.eval(context.clone()).ok().map(|v| v.is_true())
+}
+
+/// `steps` at plan time: every step's outputs and status as `<id.outputs.name>` placeholders.
+#[derive(Debug)]
+struct Placeholders(std::collections::HashMap<String, usize>);
+
+impl minijinja::value::Object for Placeholders {
+    fn get_value(self: &std::sync::Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let id = key.as_str()?;
+        self.0.get(id)?;
+        Some(minijinja::Value::from_object(StepPlaceholder(
+            id.to_owned(),
+        )))
+    }
+}
+
+#[derive(Debug)]
+struct StepPlaceholder(String);
+
+impl minijinja::value::Object for StepPlaceholder {
+    fn get_value(self: &std::sync::Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        match key.as_str()? {
+            "status" => Some(format!("<{}.status>", self.0).into()),
+            "outputs" => Some(minijinja::Value::from_object(OutputPlaceholder(
+                self.0.clone(),
+            ))),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct OutputPlaceholder(String);
+
+impl minijinja::value::Object for OutputPlaceholder {
+    fn get_value(self: &std::sync::Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        Some(format!("<{}.outputs.{}>", self.0, key.as_str()?).into())
+    }
 }

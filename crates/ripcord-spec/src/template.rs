@@ -35,7 +35,10 @@ pub fn environment() -> Environment<'static> {
 /// `text | fromjson`: parse JSON text (e.g. a command's stdout) into a value.
 fn fromjson(text: &str) -> Result<minijinja::Value, minijinja::Error> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("not JSON: {e}"))
+        minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("not JSON: {e}"),
+        )
     })?;
     Ok(minijinja::Value::from(minijinja::value::Serde(value)))
 }

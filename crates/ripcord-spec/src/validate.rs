@@ -547,18 +547,18 @@ impl Validator {
                     .label("wrong type")
                     .help(format!("give a {} value", param.param_type.as_str())),
                 );
-            } else if let Some(allowed) = &param.allowed {
-                if !allowed.contains(default) {
-                    self.push(
-                        Diagnostic::error(
-                            Code::BadParam,
-                            span,
-                            format!("default of `{name}` is not one of its `enum` values"),
-                        )
-                        .label("not allowed")
-                        .help("add it to `enum` or pick an allowed default"),
-                    );
-                }
+            } else if let Some(allowed) = &param.allowed
+                && !allowed.contains(default)
+            {
+                self.push(
+                    Diagnostic::error(
+                        Code::BadParam,
+                        span,
+                        format!("default of `{name}` is not one of its `enum` values"),
+                    )
+                    .label("not allowed")
+                    .help("add it to `enum` or pick an allowed default"),
+                );
             }
         }
     }

@@ -321,7 +321,11 @@ async fn serve(mut stream: TcpStream, tx: mpsc::UnboundedSender<Received>) -> st
     let Some(request) = read_request(&mut stream).await? else {
         return Ok(());
     };
-    let path = request.path.clone();
+    let path = request
+        .path
+        .split_once('?')
+        .map_or(request.path.as_str(), |(path, _query)| path)
+        .to_owned();
     let echo = json!({
         "method": request.method,
         "body": String::from_utf8_lossy(&request.body),
