@@ -65,6 +65,9 @@ pub enum Command {
         /// Steps in flight at once.
         #[arg(long, default_value_t = 8)]
         max_parallel: usize,
+        /// Steps of one executor family in flight at once, e.g. `kube=4` (repeatable).
+        #[arg(long = "limit", value_name = "FAMILY=N")]
+        limits: Vec<String>,
         /// Preview: reads run for real, mutations are only previewed (Kubernetes dryRun=All, S3 diffs).
         #[arg(long)]
         dry_run: bool,

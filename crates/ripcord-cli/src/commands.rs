@@ -42,6 +42,7 @@ pub fn dispatch(args: Cli) -> Exit {
             yes,
             approve,
             max_parallel,
+            limits,
             dry_run,
             output,
         } => crate::runs::run(crate::runs::RunArgs {
@@ -50,6 +51,7 @@ pub fn dispatch(args: Cli) -> Exit {
             yes,
             approve,
             max_parallel,
+            limits,
             dry_run,
             output,
             runs_dir: args.runs_dir,

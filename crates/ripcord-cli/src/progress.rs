@@ -174,7 +174,10 @@ impl Live {
     fn new(rto: Option<Duration>) -> Self {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
         let header = multi.add(ProgressBar::new_spinner());
-        header.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+        header.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                .expect("valid template"),
+        );
         header.enable_steady_tick(Duration::from_millis(200));
         Self {
             multi,
@@ -182,22 +185,12 @@ impl Live {
             steps: HashMap::new(),
             started: Instant::now(),
             rto,
-            style: ProgressStyle::with_template("  {spinner} {msg}").expect("valid template"),
+            style: ProgressStyle::with_template("  {spinner} {elapsed:>4} {msg}")
+                .expect("valid template"),
         }
     }
 
     fn on(&mut self, r: &Record) {
-        let elapsed = self.started.elapsed();
-        let rto = self
-            .rto
-            .map(|rto| format!(" / RTO {}", humantime::format_duration(rto)))
-            .unwrap_or_default();
-        self.header.set_message(format!(
-            "run {}: {}{rto}, {} running",
-            r.run,
-            humantime::format_duration(Duration::from_secs(elapsed.as_secs())),
-            self.steps.len()
-        ));
         let step = r.step.clone().unwrap_or_default();
         match r.event {
             EventKind::StepStarted => {
@@ -210,7 +203,7 @@ impl Live {
                 bar.set_style(self.style.clone());
                 bar.enable_steady_tick(Duration::from_millis(200));
                 bar.set_message(format!(
-                    "{step} ({}) attempt {} · timeout {}",
+                    "of {2} · {step} ({}) attempt {}",
                     r.data.get("type").and_then(|v| v.as_str()).unwrap_or(""),
                     r.attempt.unwrap_or(1),
                     humantime::format_duration(Duration::from_millis(timeout))
@@ -229,6 +222,7 @@ impl Live {
             }
             _ => {}
         }
+        self.refresh_header(&r.run);
         if let Some(line) = describe(r) {
             let _ = self.multi.println(format!("{}  {line}", clock(&r.ts)));
         }
@@ -241,6 +235,20 @@ impl Live {
             self.multi
                 .set_draw_target(ProgressDrawTarget::stderr_with_hz(10));
         }
+    }
+
+    /// The run line: elapsed (drawn by the bar) against the RTO, and what is running.
+    fn refresh_header(&self, run: &str) {
+        let rto = self
+            .rto
+            .map(|rto| format!(" of RTO {}", humantime::format_duration(rto)))
+            .unwrap_or_default();
+        let over = self.rto.is_some_and(|rto| self.started.elapsed() > rto);
+        self.header.set_message(format!(
+            "{rto}{} · run {run} · {} step(s) running",
+            if over { " (RTO EXCEEDED)" } else { "" },
+            self.steps.len()
+        ));
     }
 
     fn finish(self) {

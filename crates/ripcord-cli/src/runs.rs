@@ -27,6 +27,7 @@ pub struct RunArgs {
     pub yes: bool,
     pub approve: Vec<String>,
     pub max_parallel: usize,
+    pub limits: Vec<String>,
     pub dry_run: bool,
     pub output: Output,
     pub runs_dir: PathBuf,
@@ -90,6 +91,28 @@ fn registry() -> Registry {
     let mut registry = Registry::new();
     ripcord_core::register(&mut registry);
     registry
+}
+
+/// `--limit FAMILY=N`: per-family limits on steps in flight.
+fn apply_limits(registry: &mut Registry, limits: &[String]) -> Result<(), Exit> {
+    for limit in limits {
+        let parsed = limit
+            .split_once('=')
+            .and_then(|(family, n)| Some((family.trim(), n.trim().parse::<usize>().ok()?)));
+        let Some((family, n)) = parsed else {
+            eprint(&format!(
+                "error: --limit `{limit}` is not FAMILY=N (e.g. kube=4)\n"
+            ));
+            return Err(Exit::Usage);
+        };
+        if !registry.set_limit(family, n) {
+            eprint(&format!(
+                "error: --limit: no executor family `{family}` (known: core, kube, s3, route53)\n"
+            ));
+            return Err(Exit::Usage);
+        }
+    }
+    Ok(())
 }
 
 /// Cancel on the first Ctrl-C / SIGTERM, abandon clean-up on the second.
@@ -196,6 +219,10 @@ pub fn run(args: RunArgs) -> Exit {
         .as_ref()
         .and_then(|o| o.rto)
         .map(|d| d.0);
+    let mut registry = registry();
+    if let Err(code) = apply_limits(&mut registry, &args.limits) {
+        return code;
+    }
     let options = options(args.max_parallel, args.dry_run, &args.file);
     let runs_dir = args.runs_dir.clone();
     runtime().block_on(async move {
@@ -204,7 +231,7 @@ pub fn run(args: RunArgs) -> Exit {
             validated: validated.clone(),
             runbook_path: &args.file,
             params: &params,
-            registry: registry(),
+            registry,
             runs_dir: &runs_dir,
             options,
             operator: Operator::from_environment(),

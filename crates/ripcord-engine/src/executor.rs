@@ -96,6 +96,16 @@ pub trait Executor: Send + Sync {
     async fn execute(&self, request: StepRequest<'_>) -> Result<StepResult, StepError>;
 }
 
+/// A family's name as written in step types and `--limit`.
+pub fn family_name(family: Family) -> &'static str {
+    match family {
+        Family::Core => "core",
+        Family::Kube => "kube",
+        Family::S3 => "s3",
+        Family::Route53 => "route53",
+    }
+}
+
 /// An executor and its optional limit on steps in flight at once.
 #[derive(Clone)]
 struct Entry {
@@ -129,6 +139,22 @@ impl Registry {
     /// The executor for a step type.
     pub fn executor(&self, kind: StepKind) -> Option<&Arc<dyn Executor>> {
         self.entries.get(&kind.info().family).map(|e| &e.executor)
+    }
+
+    /// Limit the steps in flight of a registered family (`core`, `kube`, `s3`, `route53`).
+    /// Returns false when no executor of that family is registered.
+    pub fn set_limit(&mut self, family: &str, max_parallel: usize) -> bool {
+        let entry = self
+            .entries
+            .iter_mut()
+            .find(|(f, _)| family_name(**f) == family);
+        match entry {
+            Some((_, e)) => {
+                e.limit = Some(Arc::new(Semaphore::new(max_parallel.max(1))));
+                true
+            }
+            None => false,
+        }
     }
 
     /// The per-family limit for a step type, if one was set.
