@@ -23,8 +23,85 @@ pub struct Cli {
         default_value = ".ripcord/runs"
     )]
     pub runs_dir: PathBuf,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub kube: KubeArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// AWS settings of `s3.*` and `route53.*` steps, on top of the standard chain (environment,
+/// profiles, SSO). See docs/aws.md.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AwsArgs {
+    /// AWS profile for s3.* and route53.* steps (AWS_PROFILE otherwise).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub aws_profile: Option<String>,
+    /// Default AWS region (a step's `region` wins; AWS_REGION or the profile's otherwise).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub aws_region: Option<String>,
+    /// Send AWS requests to this endpoint (an S3-compatible store, an emulator). The SDK's own
+    /// AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 are honoured too.
+    #[arg(
+        long,
+        global = true,
+        env = "RIPCORD_AWS_ENDPOINT_URL",
+        value_name = "URL"
+    )]
+    pub aws_endpoint_url: Option<String>,
+    /// Path-style S3 addressing (http://host/bucket/key); automatic for IP-address and
+    /// localhost endpoints.
+    #[arg(long, global = true)]
+    pub aws_path_style: bool,
+}
+
+impl AwsArgs {
+    pub fn settings(&self) -> ripcord_aws::Settings {
+        ripcord_aws::Settings {
+            profile: self.aws_profile.clone(),
+            region: self.aws_region.clone(),
+            endpoint_url: self
+                .aws_endpoint_url
+                .clone()
+                .filter(|u| !u.trim().is_empty()),
+            path_style: self.aws_path_style.then_some(true),
+            ..ripcord_aws::Settings::default()
+        }
+    }
+
+    /// The flags of this process's command line. The executor registry is built deep inside
+    /// `run`/`resume`/`retry`; parsing the arguments again there (microseconds) keeps the
+    /// commands' signatures free of AWS settings.
+    pub fn from_command_line() -> AwsArgs {
+        Cli::try_parse().map(|c| c.aws).unwrap_or_default()
+    }
+}
+
+/// Cluster access of `kube.*` steps, as kubectl's flags (a step's `context` wins).
+/// See docs/kubernetes.md.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct KubeArgs {
+    /// kubeconfig context for kube.* steps (the kubeconfig's current context otherwise).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// kubeconfig file (KUBECONFIG, ~/.kube/config or in-cluster otherwise).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+impl KubeArgs {
+    pub fn options(&self) -> ripcord_kube::KubeOptions {
+        ripcord_kube::KubeOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        }
+    }
+
+    /// The flags of this process's command line (see [`AwsArgs::from_command_line`]).
+    pub fn from_command_line() -> KubeArgs {
+        Cli::try_parse().map(|c| c.kube).unwrap_or_default()
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -74,6 +151,13 @@ pub enum Command {
         /// Progress output: live text, or the journal's events as JSON lines.
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Text)]
         output: Output,
+        /// When the run ends, update this Prometheus textfile (last success, duration, outcome).
+        #[arg(long, value_name = "PATH")]
+        metrics_file: Option<PathBuf>,
+        /// Hold a Kubernetes Lease named after the runbook while running; a second locked run
+        /// of the same runbook fails at once, naming the holder.
+        #[arg(long)]
+        lock: bool,
     },
     /// Continue an interrupted run from its journal.
     Resume {
@@ -126,6 +210,25 @@ pub enum Command {
     },
     /// Check a run's journal: every hash and the chain. Names the first bad line.
     Verify { run: String },
+    /// A run's postmortem timeline (Markdown, HTML with a Gantt, JSON), or compare drill runs.
+    Timeline {
+        /// Run id (or `last`); with --compare, two or more.
+        #[arg(required = true, value_name = "RUN")]
+        runs: Vec<String>,
+        /// Compare runs: per-step duration changes and the RTO trend.
+        #[arg(long)]
+        compare: bool,
+        /// md (default), html or json; with --compare: text (default), md or json.
+        #[arg(long, value_enum)]
+        format: Option<TimelineFormat>,
+        /// Write to FILE (atomically) instead of stdout.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// The runbook the run used, if it moved (default: the path in the journal); its
+        /// `needs` give the critical path when its SHA-256 matches.
+        #[arg(long, value_name = "FILE")]
+        runbook: Option<PathBuf>,
+    },
     /// Print the JSON Schema of runbooks (or of journal events).
     Schema {
         /// The schema of journal lines instead.
@@ -157,6 +260,14 @@ pub enum DiagnosticFormat {
 pub enum Output {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TimelineFormat {
+    Md,
+    Html,
+    Json,
+    Text,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

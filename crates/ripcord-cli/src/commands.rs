@@ -45,6 +45,8 @@ pub fn dispatch(args: Cli) -> Exit {
             limits,
             dry_run,
             output,
+            metrics_file,
+            lock,
         } => crate::runs::run(crate::runs::RunArgs {
             file,
             params,
@@ -56,6 +58,8 @@ pub fn dispatch(args: Cli) -> Exit {
             output,
             runs_dir: args.runs_dir,
             color,
+            metrics_file,
+            lock,
         }),
         Command::Resume {
             run,
@@ -102,6 +106,22 @@ pub fn dispatch(args: Cli) -> Exit {
             reject,
         } => crate::runs::approve(&args.runs_dir, &run, &step, &by, reject),
         Command::Verify { run } => crate::runs::verify(&args.runs_dir, &run),
+        Command::Timeline {
+            runs,
+            compare,
+            format,
+            output,
+            runbook,
+        } => crate::timeline::timeline(
+            &args.runs_dir,
+            crate::timeline::TimelineArgs {
+                runs,
+                compare,
+                format,
+                output,
+                runbook,
+            },
+        ),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "ripcord", &mut std::io::stdout());

@@ -7,6 +7,7 @@ mod commands;
 mod exit;
 mod progress;
 mod runs;
+mod timeline;
 
 // The allocator the plan benchmark measures with: allocation-heavy parsing and validation are
 // markedly faster with it than with glibc's.
@@ -16,6 +17,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // kube, reqwest and the AWS SDK all use rustls with aws-lc-rs; name it the process's provider
+    // before any TLS (rustls panics at the first TLS call when it cannot tell which to use).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let args = cli::Cli::parse();
     let code = commands::dispatch(args);
     std::process::ExitCode::from(code as u8)

@@ -12,6 +12,7 @@ use ripcord_engine::{EventKind, Record};
 use tokio::sync::broadcast;
 
 use crate::cli::Output;
+use crate::commands::{eprint, print};
 
 pub enum Mode {
     Live,
@@ -30,27 +31,38 @@ impl Mode {
 }
 
 /// Consume records until the journal closes.
-pub async fn report(mut rx: broadcast::Receiver<Arc<Record>>, mode: Mode, rto: Option<Duration>) {
+pub async fn report(
+    mut rx: broadcast::Receiver<Arc<Record>>,
+    earlier: Vec<Arc<Record>>,
+    mode: Mode,
+    rto: Option<Duration>,
+) {
     let mut live = matches!(mode, Mode::Live).then(|| Live::new(rto));
+    let mut earlier = earlier.into_iter();
     loop {
-        let record = match rx.recv().await {
-            Ok(r) => r,
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                eprintln!("(progress skipped {n} events; the journal has them all)");
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => break,
+        let record = match earlier.next() {
+            Some(r) => r,
+            None => match rx.recv().await {
+                Ok(r) => r,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    eprint(&format!(
+                        "(progress skipped {n} events; the journal has them all)\n"
+                    ));
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
         };
         match (&mode, live.as_mut()) {
             (Mode::Json, _) => {
                 if let Ok(line) = serde_json::to_string(&*record) {
-                    println!("{line}");
+                    print(&format!("{line}\n"));
                 }
             }
             (Mode::Live, Some(live)) => live.on(&record),
             _ => {
                 if let Some(line) = describe(&record) {
-                    eprintln!("{}  {line}", clock(&record.ts));
+                    eprint(&format!("{}  {line}\n", clock(&record.ts)));
                 }
             }
         }

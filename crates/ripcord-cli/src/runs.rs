@@ -32,6 +32,10 @@ pub struct RunArgs {
     pub output: Output,
     pub runs_dir: PathBuf,
     pub color: bool,
+    /// Prometheus textfile updated when the run ends (`--metrics-file`).
+    pub metrics_file: Option<PathBuf>,
+    /// Hold the runbook's Kubernetes Lease while running (`--lock`).
+    pub lock: bool,
 }
 
 pub struct ContinueArgs {
@@ -90,7 +94,44 @@ fn resolve(
 fn registry() -> Registry {
     let mut registry = Registry::new();
     ripcord_core::register(&mut registry);
+    ripcord_aws::register(
+        &mut registry,
+        crate::cli::AwsArgs::from_command_line().settings(),
+    );
+    ripcord_kube::register(
+        &mut registry,
+        crate::cli::KubeArgs::from_command_line().options(),
+    );
     registry
+}
+
+/// Refuse, before anything runs, a runbook whose step types have no executor in this build.
+fn check_executors(validated: &Validated, registry: &Registry) -> Result<(), Exit> {
+    let mut missing: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (i, info) in validated.steps.iter().enumerate() {
+        let mut kinds = vec![info.kind];
+        kinds.extend(info.compensate.as_ref().map(|(k, _)| *k));
+        for kind in kinds {
+            if registry.executor(kind).is_none() {
+                missing
+                    .entry(kind.name())
+                    .or_default()
+                    .push(&validated.step(i).id);
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = missing
+        .iter()
+        .map(|(kind, steps)| format!("  {kind} (steps: {})", steps.join(", ")))
+        .collect();
+    eprint(&format!(
+        "error: this build of ripcord has no executor for these step types, so nothing was run:\n{}\n",
+        list.join("\n")
+    ));
+    Err(Exit::Usage)
 }
 
 /// `--limit FAMILY=N`: per-family limits on steps in flight.
@@ -106,8 +147,14 @@ fn apply_limits(registry: &mut Registry, limits: &[String]) -> Result<(), Exit> 
             return Err(Exit::Usage);
         };
         if !registry.set_limit(family, n) {
+            let known: Vec<&str> = registry
+                .families()
+                .into_iter()
+                .map(ripcord_engine::executor::family_name)
+                .collect();
             eprint(&format!(
-                "error: --limit: no executor family `{family}` (known: core, kube, s3, route53)\n"
+                "error: --limit: this build has no `{family}` executors (it has: {})\n",
+                known.join(", ")
             ));
             return Err(Exit::Usage);
         }
@@ -220,11 +267,15 @@ pub fn run(args: RunArgs) -> Exit {
         .and_then(|o| o.rto)
         .map(|d| d.0);
     let mut registry = registry();
-    if let Err(code) = apply_limits(&mut registry, &args.limits) {
+    if let Err(code) = apply_limits(&mut registry, &args.limits)
+        .and_then(|()| check_executors(&validated, &registry))
+    {
         return code;
     }
     let options = options(args.max_parallel, args.dry_run, &args.file);
     let runs_dir = args.runs_dir.clone();
+    let runbook_name = validated.runbook.metadata.name.clone();
+    let cancel = options.cancel.clone();
     runtime().block_on(async move {
         watch_signals(options.cancel.clone(), options.abandon.clone());
         let setup = Setup {
@@ -239,13 +290,58 @@ pub fn run(args: RunArgs) -> Exit {
             interactive: std::io::stdin().is_terminal() && args.output == Output::Text,
         };
         match session::start(setup).await {
-            Ok(engine) => drive(engine, &runs_dir, args.output, rto).await,
+            Ok(engine) => {
+                let run_id = engine.journal().run_id().to_owned();
+                let lock = if args.lock {
+                    match take_lock(&runbook_name, &run_id, &cancel).await {
+                        Ok(guard) => Some(guard),
+                        Err(code) => return code,
+                    }
+                } else {
+                    None
+                };
+                let code = drive(engine, &runs_dir, args.output, rto).await;
+                if let Some(guard) = lock
+                    && let Err(e) = guard.release().await
+                {
+                    eprint(&format!("warning: {e}\n"));
+                }
+                if let Some(path) = &args.metrics_file {
+                    crate::timeline::write_metrics(path, &runs_dir, &run_id);
+                }
+                code
+            }
             Err(e) => {
                 eprint(&format!("error: {e}\n"));
                 Exit::Usage
             }
         }
     })
+}
+
+/// `run --lock`: hold the runbook's Lease for this run (holder = run id); losing it cancels
+/// the run. A live holder fails the run at once, naming it.
+async fn take_lock(
+    runbook: &str,
+    run_id: &str,
+    cancel: &CancellationToken,
+) -> Result<ripcord_kube::lock::LockGuard, Exit> {
+    let options = crate::cli::KubeArgs::from_command_line().options();
+    match ripcord_kube::lock::acquire_for_run(&options, runbook, run_id).await {
+        Ok(guard) => {
+            let (lost, cancel) = (guard.lost(), cancel.clone());
+            tokio::spawn(async move {
+                lost.cancelled().await;
+                eprint("error: the run lock was lost; cancelling the run\n");
+                cancel.cancel();
+            });
+            Ok(guard)
+        }
+        Err(e) => {
+            eprint(&format!("error: {e}; run {run_id} not started\n"));
+            Err(Exit::RunFailed)
+        }
+    }
 }
 
 /// Run an engine with progress, then print the summary; the exit code follows the outcome.
@@ -258,7 +354,13 @@ async fn drive(
     let run_id = engine.journal().run_id().to_owned();
     let terminal = std::io::stderr().is_terminal();
     let mode = progress::Mode::choose(output, terminal);
-    let reporter = tokio::spawn(progress::report(engine.journal().subscribe(), mode, rto));
+    // Subscribe, then read what is already on disk (run_started, a resume's records): nothing
+    // is appended in between, because the engine has not started.
+    let rx = engine.journal().subscribe();
+    let earlier: Vec<Arc<ripcord_engine::Record>> = journal::verify(engine.journal().path())
+        .map(|r| r.records.into_iter().map(Arc::new).collect())
+        .unwrap_or_default();
+    let reporter = tokio::spawn(progress::report(rx, earlier, mode, rto));
     if output == Output::Text {
         eprint(&format!(
             "run {run_id}: journal {}\n",
@@ -304,7 +406,7 @@ fn print_summary(runs_dir: &Path, run_id: &str) {
 }
 
 /// A run id from the command line: an id, or `last` for the newest run.
-fn run_id(runs_dir: &Path, given: &str) -> Result<String, Exit> {
+pub(crate) fn run_id(runs_dir: &Path, given: &str) -> Result<String, Exit> {
     if given != "last" && given != "latest" {
         if journal::journal_path(runs_dir, given).exists() {
             return Ok(given.to_owned());
@@ -381,7 +483,11 @@ pub fn resume(runs_dir: &Path, run: &str, how: How, args: ContinueArgs) -> Exit 
         }),
         How::Retry(step) => Continue::Retry(step),
     };
-    let options = options(args.max_parallel, false, &path);
+    if let Err(code) = check_executors(&validated, &registry()) {
+        return code;
+    }
+    // A dry run stays a dry run when it is continued.
+    let options = options(args.max_parallel, state.dry_run(), &path);
     runtime().block_on(async move {
         watch_signals(options.cancel.clone(), options.abandon.clone());
         let setup = Setup {
@@ -456,6 +562,28 @@ pub fn approve(runs_dir: &Path, run: &str, step: &str, by: &str, reject: bool) -
         Ok(id) => id,
         Err(code) => return code,
     };
+    match session::load(runs_dir, &run_id) {
+        Ok((state, _)) if state.finished.is_some() => {
+            eprint(&format!(
+                "error: run {run_id} already finished ({}); nothing is waiting for approval\n",
+                state.outcome().unwrap_or("?")
+            ));
+            return Exit::Usage;
+        }
+        Ok((state, _))
+            if state.steps.contains_key(step)
+                && !matches!(
+                    state.steps.get(step),
+                    Some(session::Replayed::InFlight { .. })
+                ) =>
+        {
+            eprint(&format!(
+                "error: step `{step}` of run {run_id} is not waiting for a decision\n"
+            ));
+            return Exit::Usage;
+        }
+        _ => {}
+    }
     let decision = Decision {
         approved: !reject,
         by: by.to_owned(),

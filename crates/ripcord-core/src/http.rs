@@ -76,14 +76,19 @@ pub(crate) async fn run(
             .map_err(|e| transport_error(&what, e))?;
         let status = response.status().as_u16();
         let headers = header_map(&response);
-        let (body, truncated) = read_capped(response, max)
+        let slack = request.context.redactor().max_len();
+        let (body, truncated) = read_capped(response, max.saturating_add(slack))
             .await
             .map_err(|e| transport_error(&what, e))?;
         Ok((status, headers, body, truncated))
     })
     .await?;
 
-    let text = text::lossy_prefix(&body);
+    let (text, cut) = request
+        .context
+        .redactor()
+        .redact_then_cut(&text::lossy_prefix(&body), max);
+    let truncated = truncated || cut;
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
     let failures = check(&with.expect, status, &text, parsed.as_ref());
     if !failures.is_empty() {

@@ -86,26 +86,16 @@ impl Executor for CoreExecutor {
 
     async fn execute(&self, request: StepRequest<'_>) -> Result<StepResult, StepError> {
         let outcome = match request.kind {
-            StepKind::Shell => shell::run(&request, typed(&request)?).await,
-            StepKind::Http => http::run(&self.http, &request, typed(&request)?).await,
-            StepKind::Sleep => basic::sleep(&request, typed(&request)?).await,
-            StepKind::Assert => basic::assert(&request, typed(&request)?),
-            StepKind::Approval => approval::run(&request, typed(&request)?).await,
-            StepKind::Notify => http::notify(&self.http, &request, typed(&request)?).await,
+            StepKind::Shell => shell::run(&request, request.typed()?).await,
+            StepKind::Http => http::run(&self.http, &request, request.typed()?).await,
+            StepKind::Sleep => basic::sleep(&request, request.typed()?).await,
+            StepKind::Assert => basic::assert(&request, request.typed()?),
+            StepKind::Approval => approval::run(&request, request.typed()?).await,
+            StepKind::Notify => http::notify(&self.http, &request, request.typed()?).await,
             other => Err(StepError::Unsupported(other.name(), "core")),
         };
         outcome.map_err(|e| redact(e, &request))
     }
-}
-
-/// The step's typed input, checked against its kind.
-fn typed<'a, T: 'static>(request: &StepRequest<'a>) -> Result<&'a T, StepError> {
-    request.with.get::<T>().ok_or_else(|| {
-        StepError::Input(format!(
-            "the input given is not that of a `{}` step",
-            request.kind.name()
-        ))
-    })
 }
 
 fn redact(error: StepError, request: &StepRequest<'_>) -> StepError {

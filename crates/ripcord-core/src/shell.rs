@@ -102,8 +102,11 @@ pub(crate) async fn run(
     let mut group = GroupGuard::new(pid as libc::pid_t);
 
     let max = usize::try_from(with.max_output.unwrap_or(DEFAULT_MAX_OUTPUT)).unwrap_or(usize::MAX);
-    let mut out = Capture::new(max);
-    let mut err = Capture::new(max);
+    // Keep a secret's length beyond the cap: redaction happens before the cut, so no part of
+    // a secret survives at the edge.
+    let slack = request.context.redactor().max_len();
+    let mut out = Capture::new(max, slack);
+    let mut err = Capture::new(max, slack);
     let stdin = child.stdin.take();
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
@@ -202,8 +205,10 @@ async fn finish(
     out: &Capture,
     err: &Capture,
 ) -> Result<StepResult, StepError> {
-    let (stdout, stderr) = (out.text(), err.text());
-    let truncated = out.truncated() || err.truncated();
+    let redactor = request.context.redactor();
+    let (stdout, out_cut) = redactor.redact_then_cut(&out.text(), out.max);
+    let (stderr, err_cut) = redactor.redact_then_cut(&err.text(), err.max);
+    let truncated = out.truncated() || err.truncated() || out_cut || err_cut;
     if truncated {
         request
             .context
@@ -280,19 +285,21 @@ async fn feed(stdin: Option<ChildStdin>, data: Option<&str>) {
     }
 }
 
-/// One output stream: the first `max` bytes, and how many there were in all.
+/// One output stream: the first `max` (+ `slack`) bytes, and how many there were in all.
 struct Capture {
     kept: Vec<u8>,
     total: u64,
     max: usize,
+    slack: usize,
 }
 
 impl Capture {
-    fn new(max: usize) -> Self {
+    fn new(max: usize, slack: usize) -> Self {
         Self {
             kept: Vec::new(),
             total: 0,
             max,
+            slack,
         }
     }
 
@@ -304,7 +311,8 @@ impl Capture {
                 Ok(0) => break,
                 Ok(n) => {
                     self.total += n as u64;
-                    let room = self.max.saturating_sub(self.kept.len());
+                    let room =
+                        (self.max.saturating_add(self.slack)).saturating_sub(self.kept.len());
                     self.kept.extend_from_slice(&chunk[..n.min(room)]);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

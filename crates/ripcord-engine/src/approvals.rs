@@ -69,6 +69,16 @@ impl Approvals {
         serde_json::from_slice(&bytes).ok()
     }
 
+    /// Move a used decision aside, so a later attempt or a retry asks again.
+    fn consume(&self, step: &str) {
+        let from = self.dir.join(format!("{step}.json"));
+        let to = self.dir.join(format!(
+            "{step}.{}.used.json",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ")
+        ));
+        let _ = std::fs::rename(from, to);
+    }
+
     /// Wait for a decision until `deadline` or cancellation. `accept` filters decisions (e.g.
     /// by allowed approvers); a refused one is reported through `on_refused` and waiting goes on.
     pub async fn wait(
@@ -81,12 +91,17 @@ impl Approvals {
         mut on_refused: impl FnMut(&Decision, &str),
     ) -> Option<Decision> {
         if self.preapproved.contains(step) {
-            return Some(Decision {
+            let decision = Decision {
                 approved: true,
                 by: self.user.clone(),
                 at: now(),
                 via: "flag".into(),
-            });
+            };
+            // `--approve` is the user's decision, held to the same `approvers` rule.
+            match accept(&decision) {
+                Ok(()) => return Some(decision),
+                Err(why) => on_refused(&decision, &why),
+            }
         }
         let mut tty = if self.interactive {
             let question = format!("\n{prompt}\nApprove step `{step}`? [y/N] ");
@@ -116,7 +131,10 @@ impl Approvals {
                 && refused_seen.as_ref() != Some(&decision)
             {
                 match accept(&decision) {
-                    Ok(()) => return Some(decision),
+                    Ok(()) => {
+                        self.consume(step);
+                        return Some(decision);
+                    }
                     Err(why) => {
                         on_refused(&decision, &why);
                         refused_seen = Some(decision);

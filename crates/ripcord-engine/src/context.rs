@@ -19,6 +19,8 @@ pub enum Status {
     Failed,
     Skipped,
     Cancelled,
+    /// Succeeded, then undone by its compensation.
+    Compensated,
 }
 
 impl Status {
@@ -30,6 +32,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Skipped => "skipped",
             Status::Cancelled => "cancelled",
+            Status::Compensated => "compensated",
         }
     }
 

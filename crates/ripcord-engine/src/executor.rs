@@ -40,7 +40,17 @@ pub struct StepRequest<'a> {
     pub context: &'a dyn StepContext,
 }
 
-impl StepRequest<'_> {
+impl<'a> StepRequest<'a> {
+    /// The step's typed input: `request.typed::<ShellWith>()?`.
+    pub fn typed<T: 'static>(&self) -> Result<&'a T, StepError> {
+        self.with.get::<T>().ok_or_else(|| {
+            StepError::Input(format!(
+                "the input given is not that of a `{}` step",
+                self.kind.name()
+            ))
+        })
+    }
+
     /// Time left before the attempt's deadline.
     pub fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())

@@ -23,6 +23,27 @@ impl Redactor {
         self.secrets.is_empty()
     }
 
+    /// Bytes of the longest secret: keep this much beyond any cut, redact, then cut, and no
+    /// part of a secret survives at the edge.
+    pub fn max_len(&self) -> usize {
+        self.secrets.first().map_or(0, String::len)
+    }
+
+    /// Redact, then keep at most `max` bytes (on a character boundary). `bytes` should extend
+    /// [`Redactor::max_len`] past `max` when it was itself cut.
+    pub fn redact_then_cut(&self, text: &str, max: usize) -> (String, bool) {
+        let mut red = self.text(text);
+        if red.len() <= max {
+            return (red, false);
+        }
+        let mut end = max;
+        while !red.is_char_boundary(end) {
+            end -= 1;
+        }
+        red.truncate(end);
+        (red, true)
+    }
+
     pub fn text(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for s in &self.secrets {

@@ -186,17 +186,8 @@ impl Engine {
             .run_phase(&main, self.options.cancel.clone())
             .await?;
         let cancelled = self.options.cancel.is_cancelled();
-        let outcome = if cancelled {
-            Outcome::Cancelled
-        } else if failed.iter().any(|(_, abort)| *abort) {
-            Outcome::Failed
-        } else if failed.is_empty() {
-            Outcome::Succeeded
-        } else {
-            // Only `on_failure: continue` steps failed: the run went on and completed.
-            Outcome::Failed
-        };
-        if matches!(outcome, Outcome::Cancelled) || failed.iter().any(|(_, abort)| *abort) {
+        let aborted = failed.iter().any(|(_, abort)| *abort);
+        if cancelled || aborted {
             self.compensate().await?;
         }
         // `finally` runs even after a cancel; only a second signal abandons it.
@@ -206,6 +197,15 @@ impl Engine {
             .await?;
         failed.extend(finally_failed);
         cancel_watch.abort();
+        // Failures of `on_failure: continue` steps were accepted; any other failure (in `finally`
+        // too) fails the run.
+        let outcome = if cancelled {
+            Outcome::Cancelled
+        } else if failed.iter().any(|(_, abort)| *abort) {
+            Outcome::Failed
+        } else {
+            Outcome::Succeeded
+        };
 
         let failed_ids: Vec<String> = failed
             .iter()
@@ -314,6 +314,12 @@ impl Engine {
                         ));
                     }
                 }
+                Status::Compensated => {
+                    return Readiness::Blocked(format!(
+                        "needed step `{}` was undone by its compensation",
+                        self.validated.step(need).id
+                    ));
+                }
                 Status::Cancelled => {
                     return Readiness::Blocked(format!(
                         "needed step `{}` was cancelled",
@@ -330,6 +336,8 @@ impl Engine {
         }
     }
 
+    /// Record a step that will not run in this run because of others (`cause: blocked`):
+    /// unlike a `when` skip, a resume or retry may still run it.
     async fn skip(&self, i: usize, reason: &str) -> Result<(), RunError> {
         self.board.set_status(i, Status::Skipped);
         let id = self.validated.step(i).id.clone();
@@ -338,7 +346,7 @@ impl Engine {
                 Some(&id),
                 None,
                 EventKind::StepSkipped,
-                json!({"reason": reason}),
+                json!({"reason": reason, "cause": "blocked"}),
             )
             .await?;
         Ok(())
@@ -365,7 +373,7 @@ impl Engine {
                             Some(id),
                             None,
                             EventKind::StepSkipped,
-                            json!({"reason": "when is false", "when": when}),
+                            json!({"reason": "when is false", "cause": "when", "when": when}),
                         )
                         .await?;
                     return Ok(StepEnd::Skipped);
@@ -388,16 +396,17 @@ impl Engine {
             if cancel.is_cancelled() {
                 return self.cancelled(i, attempt).await;
             }
-            let mut deadline = Instant::now() + attempt_timeout;
-            if let Some(d) = step_deadline {
-                deadline = deadline.min(d);
-            }
             // The permits bound concurrency; the start record is durable before the effect.
             let _global = self.global.acquire().await.expect("semaphore never closed");
             let _family = match self.registry.limit(info.kind) {
                 Some(limit) => Some(limit.acquire().await.expect("semaphore never closed")),
                 None => None,
             };
+            // The attempt's clock starts when it may run, not while it queues for a slot.
+            let mut deadline = Instant::now() + attempt_timeout;
+            if let Some(d) = step_deadline {
+                deadline = deadline.min(d);
+            }
             self.journal
                 .append(
                     Some(id),
@@ -419,8 +428,8 @@ impl Engine {
                 .attempt(i, attempt, &with, effect, deadline, attempt_token.clone())
                 .await;
             attempt_token.cancel();
-            drop(_family);
-            drop(_global);
+            // The slots are held until the attempt is decided (gates, outputs, the record) and
+            // given back before any backoff delay.
             match outcome {
                 Ok(Ok(result)) => match self.finish_attempt(i, attempt, &result).await? {
                     Ok(outputs) => {
@@ -447,6 +456,13 @@ impl Engine {
                     if matches!(e, StepError::Input(_) | StepError::Unsupported(..)) {
                         return self.fail(i, Some(attempt), last_error).await;
                     }
+                    // The executor noticed the deadline first: still a timeout.
+                    if Instant::now() >= deadline {
+                        last_error = format!(
+                            "timed out after {}: {last_error}",
+                            humantime::format_duration(attempt_timeout)
+                        );
+                    }
                 }
                 Err(Elapsed) => {
                     if cancel.is_cancelled() {
@@ -458,6 +474,8 @@ impl Engine {
                     );
                 }
             }
+            drop(_family);
+            drop(_global);
             let retry_in = (attempt < attempts)
                 .then(|| {
                     step.retry
@@ -520,9 +538,13 @@ impl Engine {
             Json::Null => Json::Object(Default::default()),
             other => other.clone(),
         };
-        let typed = kind
-            .decode_json(rendered.clone())
-            .map_err(|e| format!("input after rendering is invalid: {e}"))?;
+        // Decoded like the YAML was: a number rendered into a text field is taken as its text.
+        let node = ripcord_spec::node::Node::from_json(&rendered);
+        let (typed, errors) = ripcord_spec::decode::decode_with(&node, |d| kind.decode(d));
+        let typed = typed.ok_or_else(|| {
+            let why: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            format!("input after rendering is invalid: {}", why.join("; "))
+        })?;
         Ok((typed, rendered))
     }
 
@@ -781,7 +803,7 @@ impl Engine {
                 }
             }
             if done {
-                self.board.set_status(i, Status::Pending);
+                self.board.set_status(i, Status::Compensated);
                 self.journal
                     .append(Some(id), None, EventKind::CompensationSucceeded, json!({}))
                     .await?;

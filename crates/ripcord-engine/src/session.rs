@@ -222,7 +222,12 @@ impl RunState {
                     state.steps.insert(s, Replayed::Failed);
                 }
                 (EventKind::StepSkipped, Some(s)) => {
-                    state.steps.insert(s, Replayed::Skipped);
+                    // Only a `when` skip is final; a step blocked by others may run on resume.
+                    if r.data.get("cause").and_then(Json::as_str) == Some("blocked") {
+                        state.steps.remove(&s);
+                    } else {
+                        state.steps.insert(s, Replayed::Skipped);
+                    }
                 }
                 (EventKind::StepCancelled, Some(s)) => {
                     let attempt = r.attempt.unwrap_or(1);
@@ -251,6 +256,15 @@ impl RunState {
 
     pub fn outcome(&self) -> Option<&str> {
         self.finished.as_ref()?.data.get("outcome")?.as_str()
+    }
+
+    /// Whether the run was started as a dry run (a resume continues it as one).
+    pub fn dry_run(&self) -> bool {
+        self.started
+            .as_ref()
+            .and_then(|s| s.data.get("dry_run"))
+            .and_then(Json::as_bool)
+            .unwrap_or(false)
     }
 
     pub fn runbook_path(&self) -> Option<PathBuf> {
@@ -455,7 +469,14 @@ pub async fn resume(
         .filter(|(_, a, _)| *a == "assume_done")
         .map(|(s, _, _)| s.as_str())
         .collect();
-    for i in 0..main {
+    // Resuming a run that stopped mid-way (a crash) continues where it stopped, `finally`
+    // included. A run that ended (cancelled) and a retry go on past their end, so their
+    // `finally` runs again after the new work.
+    let restore = match &how {
+        Continue::Resume(_) if state.finished.is_none() => validated.steps.len(),
+        _ => main,
+    };
+    for i in 0..restore {
         if pending.contains(&i) {
             continue;
         }

@@ -104,6 +104,16 @@ pub fn text(records: &[Record], verified: Result<(), String>) -> String {
                 row.start.get_or_insert_with(|| ts.unwrap_or_default());
                 row.attempts = r.attempt.unwrap_or(1);
                 row.status = "running";
+                row.detail.clear();
+            }
+            EventKind::Decision => {
+                let action = r.data.get("action").and_then(|v| v.as_str()).unwrap_or("");
+                if action == "assume_done" {
+                    row.status = "succeeded";
+                    row.detail = "assumed done at resume".into();
+                } else {
+                    row.detail = format!("{action} at resume");
+                }
             }
             EventKind::StepSucceeded => {
                 row.status = "succeeded";

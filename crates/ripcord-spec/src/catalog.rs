@@ -337,12 +337,12 @@ catalog! {
     },
     S3Copy(S3CopyWith) = "s3.copy" {
         family: S3, effect: Write, idempotent: true, timeout: secs(300), expected: secs(2),
-        result: ["etag", "size"],
+        result: ["etag", "size", "dry_run"],
         summary: "Copy one object server-side (selective restore).",
     },
     S3Sync(S3SyncWith) = "s3.sync" {
         family: S3, effect: Write, idempotent: true, timeout: secs(1800), expected: secs(120),
-        result: ["copied", "deleted", "skipped", "bytes", "source_count", "dest_count", "missing", "changed", "extra", "manifest_sample"],
+        result: ["copied", "deleted", "skipped", "bytes", "source_count", "dest_count", "missing", "changed", "extra", "manifest_sample", "changed_during_sync", "dry_run"],
         summary: "Make a destination prefix match a source prefix (diff, bounded parallel copy, verify).",
     },
     S3ReplicationStatus(S3BucketWith) = "s3.replication.status" {
@@ -353,7 +353,7 @@ catalog! {
     // ---- route53 ----
     Route53ChangeRecords(ChangeRecordsWith) = "route53.change_records" {
         family: Route53, effect: Write, idempotent: true, timeout: secs(60), expected: secs(2),
-        result: ["change_id", "status"],
+        result: ["change_id", "status", "submitted_at", "dry_run"],
         summary: "Submit a batch of record changes (CREATE / UPSERT / DELETE, failover records).",
     },
     Route53WaitInsync(WaitInsyncWith) = "route53.wait_insync" {

@@ -261,6 +261,7 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
         let result = match &self.node.value {
             Value::Int(i) => visitor.visit_string(i.to_string()),
             Value::Float(f) => visitor.visit_string(format!("{f:?}")),
+            Value::Bool(b) if self.node.span.len == 0 => visitor.visit_string(b.to_string()),
             _ => return self.deserialize_any(visitor),
         };
         self.locate(result)

@@ -97,6 +97,37 @@ impl Node {
         }
     }
 
+    /// A node tree from JSON (no source: every span is empty). Lets run-time values be
+    /// decoded exactly as the YAML was.
+    pub fn from_json(value: &serde_json::Value) -> Node {
+        use serde_json::Value as J;
+        let value = match value {
+            J::Null => Value::Null,
+            J::Bool(b) => Value::Bool(*b),
+            J::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            J::String(s) => Value::Str(s.clone()),
+            J::Array(items) => Value::Seq(items.iter().map(Node::from_json).collect()),
+            J::Object(map) => Value::Map(
+                map.iter()
+                    .map(|(k, v)| {
+                        let key = Node {
+                            span: Span::default(),
+                            value: Value::Str(k.clone()),
+                        };
+                        (key, Node::from_json(v))
+                    })
+                    .collect(),
+            ),
+        };
+        Node {
+            span: Span::default(),
+            value,
+        }
+    }
+
     /// A scalar's text as a map key would see it.
     pub fn scalar_text(&self) -> String {
         match &self.value {

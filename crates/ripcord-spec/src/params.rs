@@ -9,6 +9,8 @@ use crate::values::HumanDuration;
 
 /// Shown instead of a secret everywhere.
 pub const REDACTED: &str = "***";
+/// Shorter secrets are refused: redacting them would mangle ordinary text.
+pub const MIN_SECRET_LEN: usize = 4;
 
 /// Where a parameter's value came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -119,6 +121,14 @@ pub fn resolve(
             .map(|(_, v)| (v.clone(), Source::Given))
             .or_else(|| env(name).map(|v| (v, Source::Env)));
         let value = match text {
+            // A very short secret would be "redacted" inside ordinary words everywhere.
+            Some((text, _)) if secret && text.chars().count() < MIN_SECRET_LEN => {
+                errors.push(ParamError::Invalid {
+                    name: name.clone(),
+                    reason: format!("secret values must be at least {MIN_SECRET_LEN} characters"),
+                });
+                continue;
+            }
             Some((text, source)) => match parse_value(param.param_type, &text) {
                 Ok(v) => Some((v, source)),
                 Err(reason) => {

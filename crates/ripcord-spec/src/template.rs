@@ -15,7 +15,15 @@ pub const RUN_FIELDS: &[&str] = &["id", "runbook", "version", "started_at", "use
 /// Fields of `steps.<id>`.
 pub const STEP_FIELDS: &[&str] = &["outputs", "status"];
 /// Values of `steps.<id>.status` (as seen by later steps and `finally`).
-pub const STEP_STATUSES: &[&str] = &["pending", "succeeded", "failed", "skipped", "cancelled"];
+pub const STEP_STATUSES: &[&str] = &[
+    "pending",
+    "running",
+    "succeeded",
+    "failed",
+    "skipped",
+    "cancelled",
+    "compensated",
+];
 /// Global functions templates may call: minijinja's and ours.
 pub const FUNCTIONS: &[&str] = &["range", "dict", "namespace", "debug", "now"];
 

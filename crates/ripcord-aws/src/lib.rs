@@ -1,0 +1,130 @@
+//! ripcord's AWS step executors: `s3.*` and `route53.*`, on the official AWS SDK.
+//!
+//! [`register`] adds two executors to an engine [`Registry`], one per family (`s3`, `route53`),
+//! sharing one [`Aws`]: the configuration (standard chain: environment, profiles, SSO,
+//! `credential_process`; plus [`Settings`] from the command line) is loaded on first use and
+//! one SDK client per region is kept for the whole run.
+//!
+//! | type                     | in a dry run                                                   |
+//! |--------------------------|----------------------------------------------------------------|
+//! | `s3.list`, `s3.count`    | runs (reads)                                                   |
+//! | `s3.get_object`          | runs (reads)                                                   |
+//! | `s3.head_object`         | runs (reads)                                                   |
+//! | `s3.replication.status`  | runs (reads)                                                   |
+//! | `s3.copy`                | reads the source, copies nothing                               |
+//! | `s3.sync`                | computes and returns the diff, writes nothing                  |
+//! | `route53.change_records` | checks the zone (and that records to DELETE exist), submits nothing |
+//! | `route53.wait_insync`    | runs; the empty change id of a dry-run change is `DRY_RUN` at once |
+//!
+//! Errors name what they were about (`s3://bucket/key`, the hosted zone, the change id) and the
+//! AWS error code. Authentication failures (HTTP 401/403) are never retried by the SDK, so wrong
+//! credentials fail in one round trip. Messages pass through the run's redactor.
+//!
+//! `s3.sync` is described in [`sync`]; the listing order it relies on in [`order`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ripcord_engine::{Executor, Registry, StepError, StepRequest, StepResult};
+use ripcord_spec::StepKind;
+use ripcord_spec::catalog::Family;
+
+mod config;
+mod error;
+pub mod order;
+mod route53;
+mod s3;
+pub mod sync;
+mod util;
+
+pub use config::{Aws, DEFAULT_REGION, Settings};
+pub use s3::S3Url;
+
+/// Performs the steps of one AWS family (`s3` or `route53`).
+#[derive(Clone)]
+pub struct AwsExecutor {
+    family: Family,
+    aws: Arc<Aws>,
+}
+
+impl AwsExecutor {
+    /// The `s3` executor over a shared [`Aws`].
+    pub fn s3(aws: Arc<Aws>) -> Self {
+        Self {
+            family: Family::S3,
+            aws,
+        }
+    }
+
+    /// The `route53` executor over a shared [`Aws`].
+    pub fn route53(aws: Arc<Aws>) -> Self {
+        Self {
+            family: Family::Route53,
+            aws,
+        }
+    }
+
+    pub fn aws(&self) -> &Arc<Aws> {
+        &self.aws
+    }
+}
+
+/// Register the `s3` and `route53` executors, sharing one configuration and its clients.
+pub fn register(registry: &mut Registry, settings: Settings) {
+    let aws = Arc::new(Aws::new(settings));
+    registry.register(Arc::new(AwsExecutor::s3(aws.clone())), None);
+    registry.register(Arc::new(AwsExecutor::route53(aws)), None);
+}
+
+#[async_trait]
+impl Executor for AwsExecutor {
+    fn family(&self) -> Family {
+        self.family
+    }
+
+    async fn execute(&self, request: StepRequest<'_>) -> Result<StepResult, StepError> {
+        let aws = &self.aws;
+        let r = &request;
+        let outcome = util::bounded(r, async move {
+            match r.kind {
+                StepKind::S3List => s3::list(aws, r, typed(r)?).await,
+                StepKind::S3Count => s3::count(aws, r, typed(r)?).await,
+                StepKind::S3GetObject => s3::get_object(aws, r, typed(r)?).await,
+                StepKind::S3HeadObject => s3::head_object(aws, r, typed(r)?).await,
+                StepKind::S3Copy => s3::copy(aws, r, typed(r)?).await,
+                StepKind::S3Sync => sync::run(aws, r, typed(r)?).await,
+                StepKind::S3ReplicationStatus => s3::replication_status(aws, r, typed(r)?).await,
+                StepKind::Route53ChangeRecords => route53::change_records(aws, r, typed(r)?).await,
+                StepKind::Route53WaitInsync => route53::wait_insync(aws, r, typed(r)?).await,
+                other => Err(StepError::Unsupported(
+                    other.name(),
+                    match self.family {
+                        Family::Route53 => "route53",
+                        _ => "s3",
+                    },
+                )),
+            }
+        })
+        .await;
+        outcome.map_err(|e| redact(e, r))
+    }
+}
+
+/// The step's typed input, checked against its kind.
+fn typed<'a, T: 'static>(request: &StepRequest<'a>) -> Result<&'a T, StepError> {
+    request.with.get::<T>().ok_or_else(|| {
+        StepError::Input(format!(
+            "the input given is not that of a `{}` step",
+            request.kind.name()
+        ))
+    })
+}
+
+fn redact(error: StepError, request: &StepRequest<'_>) -> StepError {
+    let redactor = request.context.redactor();
+    match error {
+        StepError::Failed(m) => StepError::Failed(redactor.text(&m)),
+        StepError::Input(m) => StepError::Input(redactor.text(&m)),
+        other => other,
+    }
+}

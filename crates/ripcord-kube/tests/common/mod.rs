@@ -1,0 +1,191 @@
+//! Test harness: a recording [`StepContext`], a way to run one step, and the fake cluster.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use ripcord_engine::approvals::Approvals;
+use ripcord_engine::{Executor, Redactor, StepContext, StepError, StepRequest};
+use ripcord_kube::{KubeExecutor, KubeOptions};
+use ripcord_spec::StepKind;
+use ripcord_testkit::FakeCluster;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+pub struct TestContext {
+    pub dir: tempfile::TempDir,
+    notes: Mutex<Vec<(String, Value)>>,
+    redactor: Redactor,
+    approvals: Approvals,
+}
+
+impl TestContext {
+    pub fn new() -> Arc<Self> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let approvals = Approvals::new(
+            &dir.path().join("run"),
+            HashSet::new(),
+            "tester".into(),
+            false,
+        );
+        Arc::new(Self {
+            dir,
+            notes: Mutex::new(Vec::new()),
+            redactor: Redactor::new(vec![]),
+            approvals,
+        })
+    }
+
+    pub fn notes_of(&self, kind: &str) -> Vec<Value> {
+        self.notes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
+#[async_trait]
+impl StepContext for TestContext {
+    async fn note(&self, kind: &str, data: Value) {
+        self.notes.lock().unwrap().push((kind.to_owned(), data));
+    }
+    fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+    fn approvals(&self) -> &Approvals {
+        &self.approvals
+    }
+    fn runbook_dir(&self) -> &Path {
+        self.dir.path()
+    }
+    fn eval(&self, _: &str) -> Result<Value, String> {
+        Err("no expressions here".into())
+    }
+}
+
+#[derive(Clone)]
+pub struct Opts {
+    pub dry_run: bool,
+    pub timeout: Duration,
+    pub cancel: CancellationToken,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            timeout: Duration::from_secs(10),
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
+impl Opts {
+    pub fn dry_run() -> Self {
+        Self {
+            dry_run: true,
+            ..Self::default()
+        }
+    }
+    pub fn timeout(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            ..Self::default()
+        }
+    }
+}
+
+/// An executor reaching the fake through its kubeconfig (as the CLI would).
+pub fn executor(cluster: &FakeCluster) -> KubeExecutor {
+    KubeExecutor::new(KubeOptions {
+        kubeconfig: Some(cluster.kubeconfig().to_owned()),
+        context: None,
+    })
+}
+
+/// Decode `with` for `kind` (as the engine does after rendering) and execute it.
+pub async fn run(
+    ex: &KubeExecutor,
+    ctx: &TestContext,
+    kind: &str,
+    with: Value,
+    opts: Opts,
+) -> Result<Value, StepError> {
+    let kind = StepKind::from_name(kind).expect("a known step type");
+    let typed = kind.decode_json(with).expect("a valid `with`");
+    let request = StepRequest {
+        run_id: "run-1",
+        step_id: "step-1",
+        attempt: 1,
+        kind,
+        with: &typed,
+        effect: kind.effect(Some(&typed)),
+        dry_run: opts.dry_run,
+        deadline: Instant::now() + opts.timeout,
+        cancel: opts.cancel.clone(),
+        context: ctx,
+    };
+    let out = ex.execute(request).await;
+    if let Ok(v) = &out {
+        // Exactly the catalog's result fields.
+        let mut have: Vec<&str> = v
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut want: Vec<&str> = kind.info().result_fields.to_vec();
+        have.sort();
+        want.sort();
+        assert_eq!(have, want, "result fields of {}", kind.name());
+    }
+    out
+}
+
+pub fn failed(result: Result<Value, StepError>) -> String {
+    match result {
+        Err(StepError::Failed(m)) => m,
+        other => panic!("expected StepError::Failed, got {other:?}"),
+    }
+}
+
+pub const LIMIT: Duration = Duration::from_secs(5);
+
+pub async fn until(cluster: &FakeCluster, what: &str, f: impl FnMut(&FakeCluster) -> bool) {
+    assert!(
+        cluster.wait_until(LIMIT, f).await,
+        "timed out waiting for: {what}"
+    );
+}
+
+pub fn deployment(ns: &str, name: &str, replicas: i64) -> Value {
+    serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "app", "image": "app:1"}]}}}})
+}
+
+pub fn namespace(cluster: &FakeCluster, name: &str) {
+    cluster.create(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})).unwrap();
+}
+
+/// Pods of `app` in `ns` that are Ready and not terminating.
+pub fn ready_pods(c: &FakeCluster, ns: &str, app: &str) -> Vec<Value> {
+    c.list("v1", "Pod", Some(ns))
+        .into_iter()
+        .filter(|p| {
+            p["metadata"]["labels"]["app"] == app && p["metadata"]["deletionTimestamp"].is_null()
+        })
+        .filter(|p| {
+            p["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+        })
+        .collect()
+}
