@@ -87,15 +87,15 @@ impl Executor for AwsExecutor {
         let r = &request;
         let outcome = util::bounded(r, async move {
             match r.kind {
-                StepKind::S3List => s3::list(aws, r, typed(r)?).await,
-                StepKind::S3Count => s3::count(aws, r, typed(r)?).await,
-                StepKind::S3GetObject => s3::get_object(aws, r, typed(r)?).await,
-                StepKind::S3HeadObject => s3::head_object(aws, r, typed(r)?).await,
-                StepKind::S3Copy => s3::copy(aws, r, typed(r)?).await,
-                StepKind::S3Sync => sync::run(aws, r, typed(r)?).await,
-                StepKind::S3ReplicationStatus => s3::replication_status(aws, r, typed(r)?).await,
-                StepKind::Route53ChangeRecords => route53::change_records(aws, r, typed(r)?).await,
-                StepKind::Route53WaitInsync => route53::wait_insync(aws, r, typed(r)?).await,
+                StepKind::S3List => s3::list(aws, r, r.typed()?).await,
+                StepKind::S3Count => s3::count(aws, r, r.typed()?).await,
+                StepKind::S3GetObject => s3::get_object(aws, r, r.typed()?).await,
+                StepKind::S3HeadObject => s3::head_object(aws, r, r.typed()?).await,
+                StepKind::S3Copy => s3::copy(aws, r, r.typed()?).await,
+                StepKind::S3Sync => sync::run(aws, r, r.typed()?).await,
+                StepKind::S3ReplicationStatus => s3::replication_status(aws, r, r.typed()?).await,
+                StepKind::Route53ChangeRecords => route53::change_records(aws, r, r.typed()?).await,
+                StepKind::Route53WaitInsync => route53::wait_insync(aws, r, r.typed()?).await,
                 other => Err(StepError::Unsupported(
                     other.name(),
                     match self.family {
@@ -106,25 +106,6 @@ impl Executor for AwsExecutor {
             }
         })
         .await;
-        outcome.map_err(|e| redact(e, r))
-    }
-}
-
-/// The step's typed input, checked against its kind.
-fn typed<'a, T: 'static>(request: &StepRequest<'a>) -> Result<&'a T, StepError> {
-    request.with.get::<T>().ok_or_else(|| {
-        StepError::Input(format!(
-            "the input given is not that of a `{}` step",
-            request.kind.name()
-        ))
-    })
-}
-
-fn redact(error: StepError, request: &StepRequest<'_>) -> StepError {
-    let redactor = request.context.redactor();
-    match error {
-        StepError::Failed(m) => StepError::Failed(redactor.text(&m)),
-        StepError::Input(m) => StepError::Input(redactor.text(&m)),
-        other => other,
+        outcome.map_err(|e| e.redact(r.context.redactor()))
     }
 }

@@ -94,15 +94,6 @@ impl Executor for CoreExecutor {
             StepKind::Notify => http::notify(&self.http, &request, request.typed()?).await,
             other => Err(StepError::Unsupported(other.name(), "core")),
         };
-        outcome.map_err(|e| redact(e, &request))
-    }
-}
-
-fn redact(error: StepError, request: &StepRequest<'_>) -> StepError {
-    let redactor = request.context.redactor();
-    match error {
-        StepError::Failed(m) => StepError::Failed(redactor.text(&m)),
-        StepError::Input(m) => StepError::Input(redactor.text(&m)),
-        other => other,
+        outcome.map_err(|e| e.redact(request.context.redactor()))
     }
 }

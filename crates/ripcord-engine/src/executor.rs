@@ -94,6 +94,15 @@ impl StepError {
     pub fn failed(msg: impl Into<String>) -> Self {
         StepError::Failed(msg.into())
     }
+
+    /// The same error with every secret scrubbed from its message.
+    pub fn redact(self, redactor: &Redactor) -> Self {
+        match self {
+            StepError::Failed(m) => StepError::Failed(redactor.text(&m)),
+            StepError::Input(m) => StepError::Input(redactor.text(&m)),
+            other => other,
+        }
+    }
 }
 
 /// A plug-in that performs the steps of one family.

@@ -170,41 +170,22 @@ impl Executor for KubeExecutor {
     async fn execute(&self, request: StepRequest<'_>) -> Result<StepResult, StepError> {
         let r = &request;
         let outcome = match r.kind {
-            StepKind::KubePodsDelete => pods::delete(self, r, typed(r)?).await,
-            StepKind::KubePodsWaitReady => pods::wait_ready(self, r, typed(r)?).await,
-            StepKind::KubeExec => pods::exec(self, r, typed(r)?).await,
-            StepKind::KubeNodesCordon => nodes::cordon(self, r, typed(r)?, true).await,
-            StepKind::KubeNodesUncordon => nodes::cordon(self, r, typed(r)?, false).await,
-            StepKind::KubeNodesDrain => drain::drain(self, r, typed(r)?).await,
-            StepKind::KubeRolloutRestart => workloads::restart(self, r, typed(r)?).await,
-            StepKind::KubeRolloutStatus => workloads::status(self, r, typed(r)?).await,
-            StepKind::KubeGet => generic::get(self, r, typed(r)?).await,
-            StepKind::KubePatch => generic::patch(self, r, typed(r)?).await,
-            StepKind::KubeApply => generic::apply(self, r, typed(r)?).await,
-            StepKind::KubeNamespaceCreate => generic::namespace_create(self, r, typed(r)?).await,
-            StepKind::KubeNamespaceDelete => generic::namespace_delete(self, r, typed(r)?).await,
-            StepKind::KubeEndpointsReady => generic::endpoints_ready(self, r, typed(r)?).await,
+            StepKind::KubePodsDelete => pods::delete(self, r, r.typed()?).await,
+            StepKind::KubePodsWaitReady => pods::wait_ready(self, r, r.typed()?).await,
+            StepKind::KubeExec => pods::exec(self, r, r.typed()?).await,
+            StepKind::KubeNodesCordon => nodes::cordon(self, r, r.typed()?, true).await,
+            StepKind::KubeNodesUncordon => nodes::cordon(self, r, r.typed()?, false).await,
+            StepKind::KubeNodesDrain => drain::drain(self, r, r.typed()?).await,
+            StepKind::KubeRolloutRestart => workloads::restart(self, r, r.typed()?).await,
+            StepKind::KubeRolloutStatus => workloads::status(self, r, r.typed()?).await,
+            StepKind::KubeGet => generic::get(self, r, r.typed()?).await,
+            StepKind::KubePatch => generic::patch(self, r, r.typed()?).await,
+            StepKind::KubeApply => generic::apply(self, r, r.typed()?).await,
+            StepKind::KubeNamespaceCreate => generic::namespace_create(self, r, r.typed()?).await,
+            StepKind::KubeNamespaceDelete => generic::namespace_delete(self, r, r.typed()?).await,
+            StepKind::KubeEndpointsReady => generic::endpoints_ready(self, r, r.typed()?).await,
             other => Err(StepError::Unsupported(other.name(), "kube")),
         };
-        outcome.map_err(|e| redact(e, r))
-    }
-}
-
-/// The step's typed input, checked against its kind.
-fn typed<'a, T: 'static>(request: &StepRequest<'a>) -> Result<&'a T, StepError> {
-    request.with.get::<T>().ok_or_else(|| {
-        StepError::Input(format!(
-            "the input given is not that of a `{}` step",
-            request.kind.name()
-        ))
-    })
-}
-
-fn redact(error: StepError, request: &StepRequest<'_>) -> StepError {
-    let redactor = request.context.redactor();
-    match error {
-        StepError::Failed(m) => StepError::Failed(redactor.text(&m)),
-        StepError::Input(m) => StepError::Input(redactor.text(&m)),
-        other => other,
+        outcome.map_err(|e| e.redact(r.context.redactor()))
     }
 }
