@@ -544,6 +544,19 @@ fn backup_verification_passes_its_gates() {
     let c = cluster();
     c.create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}))
         .unwrap();
+    // The DR plan's backup and verification CronJobs, each with a last success.
+    for name in ["mcp-backup", "mcp-backup-verification"] {
+        c.create(json!({"apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {"schedule": "0 2 * * *", "jobTemplate": {"spec": {"template": {"spec": {
+                "restartPolicy": "OnFailure", "containers": [{"name": "backup", "image": "mcp-backup:latest"}]}}}}}}))
+            .unwrap();
+        c.modify("batch/v1", "CronJob", NS, name, |cj| {
+            cj["status"] = json!({"lastScheduleTime": "2026-11-25T02:00:00Z",
+                "lastSuccessfulTime": "2026-11-25T02:07:00Z"});
+        })
+        .expect("the CronJob exists");
+    }
     let backup = "mcp-artifacts-backup".to_owned();
     m.create_bucket(&backup, "us-east-1");
     m.backup_layout(&backup, "20261124-020000", &artifacts(4, "old"), false);
@@ -561,29 +574,10 @@ fn backup_verification_passes_its_gates() {
     );
     assert_eq!(run.code, 0, "{}", run.all_output());
     let records = journal(dir.path());
-    // The backup CronJobs' checks cannot run against ripcord-testkit's fake: it serves no
-    // batch/v1 (no CronJob resource). They are `on_failure: continue`, so the run still
-    // succeeds; once the fake serves CronJobs, seed mcp-backup and mcp-backup-verification with
-    // a status.lastSuccessfulTime and check all main steps here.
-    const CRONJOB_STEPS: [&str; 2] = ["backup_cronjob", "verification_cronjob"];
-    for step in CRONJOB_STEPS {
-        let failed = events(&records, "step_failed", Some(step));
-        assert_eq!(failed.len(), 1, "{step}: {}", run.stderr);
-        let error = failed[0]["data"]["error"].to_string();
-        assert!(
-            error.contains("serves no kind `CronJob` in `batch/v1`"),
-            "{step}: {error}"
-        );
-    }
-    // The S3 gates and the freshness gate passed.
+    // The CronJob checks, the S3 gates and the freshness gate all passed.
     let steps = main_steps(&runbook("backup-verification.yaml"));
     assert_eq!(steps.len(), 8, "{steps:?}");
-    assert_succeeded(
-        &records,
-        steps
-            .iter()
-            .filter(|s| !CRONJOB_STEPS.contains(&s.as_str())),
-    );
+    assert_succeeded(&records, steps.iter());
 }
 
 // ---------------------------------------------------------------------------------------------

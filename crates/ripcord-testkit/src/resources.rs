@@ -59,6 +59,8 @@ pub static RESOURCES: &[Resource] = &[
     res!("apps", "v1", "replicasets", "ReplicaSet", ns: true, status: true, short: ["rs"], fields: [], sub: ["status"]),
     res!("apps", "v1", "statefulsets", "StatefulSet", ns: true, status: true, short: ["sts"], fields: [], sub: ["status"]),
     res!("apps", "v1", "daemonsets", "DaemonSet", ns: true, status: true, short: ["ds"], fields: [], sub: ["status"]),
+    res!("batch", "v1", "cronjobs", "CronJob", ns: true, status: true, short: ["cj"], fields: [], sub: ["status"]),
+    res!("batch", "v1", "jobs", "Job", ns: true, status: true, short: [], fields: [], sub: ["status"]),
     res!("coordination.k8s.io", "v1", "leases", "Lease", ns: true, status: false, short: [], fields: [], sub: []),
     res!("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", ns: true, status: true, short: ["pdb"], fields: [], sub: ["status"]),
 ];
