@@ -268,7 +268,7 @@ async fn copy_one_object() {
     let src = "s3://mcp-artifacts-backup/20261125-020000/artifacts/models/m00/artifact-00000.bin";
 
     // Dry run: reads the source, writes nothing.
-    let ctx = TestContext::new();
+    let ctx = test_context();
     let out = step(
         &ctx,
         &m.aws,
@@ -337,7 +337,7 @@ async fn copy_one_object() {
     )
     .await;
     assert!(message.contains("NoSuchBucket"), "{message}");
-    let ctx = TestContext::new();
+    let ctx = test_context();
     let err = step(
         &ctx,
         &m.aws,
@@ -372,7 +372,7 @@ async fn sync_diff_copy_delete_and_dry_run() {
     let with = json!({"source": source, "dest": "s3://mcp-artifacts/", "delete": true});
 
     // A dry run (the run's) returns the diff and writes nothing.
-    let ctx = TestContext::new();
+    let ctx = test_context();
     let out = step(&ctx, &m.aws, "s3.sync", with.clone(), Opts::dry_run())
         .await
         .unwrap();
@@ -509,7 +509,7 @@ async fn sync_without_delete_keeps_extras_and_refuses_bad_input() {
     );
     assert_eq!(keys(&m.aws, BUCKET, "").await.len(), 2);
 
-    let ctx = TestContext::new();
+    let ctx = test_context();
     let err = step(
         &ctx,
         &m.aws,
@@ -741,7 +741,7 @@ async fn route53_failover_records_and_wait() {
     );
 
     // A dry run checks that the record to delete exists and submits nothing.
-    let ctx = TestContext::new();
+    let ctx = test_context();
     let out = step(
         &ctx,
         &m.aws,
@@ -777,7 +777,7 @@ async fn route53_failover_records_and_wait() {
             .iter()
             .any(|r| r.0 == "db.example.com.")
     );
-    let ctx = TestContext::new();
+    let ctx = test_context();
     let err = step(
         &ctx,
         &m.aws,
@@ -827,7 +827,7 @@ async fn route53_errors_name_the_zone_and_code() {
 
     // (moto answers INSYNC for any change id, so NoSuchChange cannot be tested here.)
 
-    let ctx = TestContext::new();
+    let ctx = test_context();
     let err = step(
         &ctx,
         &m.aws,
@@ -864,7 +864,7 @@ async fn an_unreachable_endpoint_fails_fast_and_says_where() {
 #[tokio::test]
 async fn cancellation_stops_a_wait() {
     let m = moto().await;
-    let ctx = TestContext::new();
+    let ctx = test_context();
     let opts = Opts::default();
     let cancel = opts.cancel.clone();
     cancel.cancel();

@@ -153,7 +153,7 @@ async fn sync_restores_a_backup_prefix_and_finds_seaweedfs_order() {
     put(&aws, &bucket, "a-b", "stale").await;
     put(&aws, &bucket, "a/zz-extra", "extra").await;
 
-    let ctx = TestContext::new();
+    let ctx = test_context();
     let with = json!({
         "source": format!("s3://{backup}/{stamp}/artifacts"),
         "dest": format!("s3://{bucket}/"),
@@ -188,7 +188,7 @@ async fn sync_restores_a_backup_prefix_and_finds_seaweedfs_order() {
     assert_eq!(inventory(&aws, &bucket, "").await, want);
 
     // A fresh executor that already knows: the same answer, no switch.
-    let ctx = TestContext::new();
+    let ctx = test_context();
     let with = json!({"source": format!("s3://{backup}/{stamp}/artifacts/"), "dest": format!("s3://{bucket}/"), "dry_run": true});
     let out = step(&ctx, &aws, "s3.sync", with, Opts::default())
         .await

@@ -10,6 +10,7 @@
 //! - [`redact`]: secret redaction applied to everything that is stored or shown.
 //! - [`run`]: the scheduler: readiness, attempts, gates, retries, compensation, `finally`.
 //! - [`session`]: new runs, resume, retry, and a run's state rebuilt from its journal.
+//! - `testing` (feature `testing`): a recording [`executor::StepContext`] for executor tests.
 //! - [`context`]: what templates see (`params`, live `steps`, `run`, `result`).
 
 pub mod approvals;
@@ -19,6 +20,8 @@ pub mod journal;
 pub mod redact;
 pub mod run;
 pub mod session;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use executor::{Executor, Registry, StepContext, StepError, StepRequest, StepResult};
 pub use journal::{EventKind, Journal, Record};

@@ -94,6 +94,12 @@ pub struct Engine {
     preset: HashSet<usize>,
     /// Order in which steps succeeded, for compensation in reverse.
     succeeded_order: std::sync::Mutex<Vec<usize>>,
+    /// Steps that did not run because of other steps (a failure, a cancel). Unlike a `when`
+    /// skip, such a step does not satisfy the steps that need it.
+    blocked: std::sync::Mutex<HashSet<usize>>,
+    /// Set the moment a step fails with `on_failure: abort`, so no new step starts even before
+    /// the scheduler has collected that step's task.
+    aborted: std::sync::atomic::AtomicBool,
 }
 
 /// What one step ended as.
@@ -135,6 +141,8 @@ impl Engine {
             options,
             preset: HashSet::new(),
             succeeded_order: std::sync::Mutex::new(Vec::new()),
+            blocked: std::sync::Mutex::new(HashSet::new()),
+            aborted: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -238,6 +246,9 @@ impl Engine {
         cancel: CancellationToken,
     ) -> Result<Vec<(usize, bool)>, RunError> {
         let in_phase: HashSet<usize> = steps.iter().copied().collect();
+        let main_phase = steps
+            .first()
+            .is_some_and(|&i| self.validated.steps[i].phase == Phase::Main);
         let mut pending: Vec<usize> = steps
             .iter()
             .copied()
@@ -249,7 +260,9 @@ impl Engine {
         // Each round starts every ready step, then waits for one to end: at most
         // 2 x steps rounds.
         loop {
-            if !stop && !cancel.is_cancelled() {
+            // An abort in the main DAG stops new main steps; `finally` runs regardless.
+            let aborted = main_phase && self.aborted.load(std::sync::atomic::Ordering::SeqCst);
+            if !stop && !aborted && !cancel.is_cancelled() {
                 let mut still = Vec::with_capacity(pending.len());
                 for i in pending.drain(..) {
                     match self.readiness(i, &in_phase) {
@@ -304,6 +317,12 @@ impl Engine {
                 continue;
             }
             match self.board.status(need) {
+                Status::Skipped if self.blocked.lock().expect("blocked lock").contains(&need) => {
+                    return Readiness::Blocked(format!(
+                        "needed step `{}` did not run",
+                        self.validated.step(need).id
+                    ));
+                }
                 Status::Succeeded | Status::Skipped => {}
                 Status::Failed => {
                     let continues = self.validated.step(need).on_failure == OnFailure::Continue;
@@ -339,6 +358,7 @@ impl Engine {
     /// Record a step that will not run in this run because of others (`cause: blocked`):
     /// unlike a `when` skip, a resume or retry may still run it.
     async fn skip(&self, i: usize, reason: &str) -> Result<(), RunError> {
+        self.blocked.lock().expect("blocked lock").insert(i);
         self.board.set_status(i, Status::Skipped);
         let id = self.validated.step(i).id.clone();
         self.journal
@@ -704,6 +724,10 @@ impl Engine {
         let step = self.validated.step(i);
         self.board.set_status(i, Status::Failed);
         let abort = step.on_failure == OnFailure::Abort;
+        if abort && self.validated.steps[i].phase == Phase::Main {
+            self.aborted
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         self.journal
             .append(
                 Some(&step.id),

@@ -3,18 +3,15 @@
 //! fixtures that build the DR plan's backup layout.
 #![allow(dead_code)]
 
-use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use ripcord_aws::{Aws, AwsExecutor, Settings};
-use ripcord_engine::approvals::Approvals;
-use ripcord_engine::{Executor, Redactor, Registry, StepContext, StepError, StepRequest};
+use ripcord_engine::{Executor, Registry, StepError, StepRequest};
 use ripcord_spec::StepKind;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -316,52 +313,11 @@ pub fn artifacts(n: usize) -> Vec<(String, Vec<u8>)> {
 // ---------------------------------------------------------------------------------------------
 // one step
 
-pub struct TestContext {
-    pub dir: tempfile::TempDir,
-    notes: Mutex<Vec<(String, Value)>>,
-    redactor: Redactor,
-    approvals: Approvals,
-}
+pub use ripcord_engine::testing::TestContext;
 
-impl TestContext {
-    pub fn new() -> Arc<Self> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let approvals = Approvals::new(
-            &dir.path().join("run"),
-            HashSet::new(),
-            "tester".into(),
-            false,
-        );
-        Arc::new(Self {
-            dir,
-            notes: Mutex::new(Vec::new()),
-            redactor: Redactor::new(vec!["s3cr3t-value".into()]),
-            approvals,
-        })
-    }
-
-    pub fn notes(&self) -> Vec<(String, Value)> {
-        self.notes.lock().unwrap().clone()
-    }
-}
-
-#[async_trait]
-impl StepContext for TestContext {
-    async fn note(&self, kind: &str, data: Value) {
-        self.notes.lock().unwrap().push((kind.to_owned(), data));
-    }
-    fn redactor(&self) -> &Redactor {
-        &self.redactor
-    }
-    fn approvals(&self) -> &Approvals {
-        &self.approvals
-    }
-    fn runbook_dir(&self) -> &Path {
-        self.dir.path()
-    }
-    fn eval(&self, _expr: &str) -> Result<Value, String> {
-        Err("no expressions here".into())
-    }
+/// The context of these tests: one secret to prove redaction.
+pub fn test_context() -> std::sync::Arc<TestContext> {
+    TestContext::with(serde_json::json!({}), vec!["s3cr3t-value".into()])
 }
 
 #[derive(Clone)]
@@ -435,14 +391,14 @@ pub async fn step(
 }
 
 pub async fn ok(aws: &Arc<Aws>, kind: &str, with: Value) -> Value {
-    let ctx = TestContext::new();
+    let ctx = test_context();
     step(&ctx, aws, kind, with.clone(), Opts::default())
         .await
         .unwrap_or_else(|e| panic!("{kind} {with}: {e}"))
 }
 
 pub async fn fails(aws: &Arc<Aws>, kind: &str, with: Value) -> String {
-    let ctx = TestContext::new();
+    let ctx = test_context();
     match step(&ctx, aws, kind, with.clone(), Opts::default()).await {
         Err(StepError::Failed(m)) => m,
         other => panic!("{kind} {with}: expected a failure, got {other:?}"),

@@ -2,16 +2,13 @@
 //! minijinja evaluation; a tiny HTTP/1.1 server on 127.0.0.1; bounded polling helpers.
 #![allow(dead_code)]
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use ripcord_core::CoreExecutor;
-use ripcord_engine::approvals::Approvals;
-use ripcord_engine::{Executor, Redactor, StepContext, StepError, StepRequest};
+use ripcord_engine::{Executor, StepError, StepRequest};
 use ripcord_spec::StepKind;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,96 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 pub const RUN_ID: &str = "run-1";
 
-pub struct TestContext {
-    pub dir: tempfile::TempDir,
-    notes: Mutex<Vec<(String, Value)>>,
-    redactor: Redactor,
-    approvals: Approvals,
-    env: minijinja::Environment<'static>,
-    vars: Value,
-}
-
-impl TestContext {
-    pub fn new() -> Arc<Self> {
-        Self::with(json!({}), vec![])
-    }
-
-    /// `vars` is the template context (`{"params": ..., "steps": ...}`).
-    pub fn with(vars: Value, secrets: Vec<String>) -> Arc<Self> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let approvals = Approvals::new(
-            &dir.path().join("run"),
-            HashSet::new(),
-            "tester".into(),
-            false,
-        );
-        Arc::new(Self {
-            dir,
-            notes: Mutex::new(Vec::new()),
-            redactor: Redactor::new(secrets),
-            approvals,
-            env: ripcord_spec::template::environment(),
-            vars,
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    pub fn run_dir(&self) -> PathBuf {
-        self.dir.path().join("run")
-    }
-
-    pub fn notes(&self) -> Vec<(String, Value)> {
-        self.notes.lock().unwrap().clone()
-    }
-
-    pub fn notes_of(&self, kind: &str) -> Vec<Value> {
-        self.notes()
-            .into_iter()
-            .filter(|(k, _)| k == kind)
-            .map(|(_, v)| v)
-            .collect()
-    }
-
-    /// The `n`th note of `kind` (1-based), waiting for it up to 5 s.
-    pub async fn wait_note(&self, kind: &str, n: usize) -> Value {
-        let found = poll_until(Duration::from_secs(5), || {
-            self.notes_of(kind).get(n - 1).cloned()
-        })
-        .await;
-        found.unwrap_or_else(|| panic!("no note #{n} `{kind}` within 5 s: {:?}", self.notes()))
-    }
-}
-
-#[async_trait]
-impl StepContext for TestContext {
-    async fn note(&self, kind: &str, data: Value) {
-        self.notes.lock().unwrap().push((kind.to_owned(), data));
-    }
-    fn redactor(&self) -> &Redactor {
-        &self.redactor
-    }
-    fn approvals(&self) -> &Approvals {
-        &self.approvals
-    }
-    fn runbook_dir(&self) -> &Path {
-        self.dir.path()
-    }
-    fn eval(&self, expr: &str) -> Result<Value, String> {
-        let compiled = self
-            .env
-            .compile_expression(expr)
-            .map_err(|e| e.to_string())?;
-        let value = compiled
-            .eval(minijinja::Value::from(minijinja::value::Serde(
-                self.vars.clone(),
-            )))
-            .map_err(|e| e.to_string())?;
-        serde_json::to_value(&value).map_err(|e| e.to_string())
-    }
-}
+pub use ripcord_engine::testing::TestContext;
 
 /// How to run one step.
 #[derive(Clone)]

@@ -1,73 +1,16 @@
 //! Test harness: a recording [`StepContext`], a way to run one step, and the fake cluster.
 #![allow(dead_code)]
 
-use std::collections::HashSet;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use ripcord_engine::approvals::Approvals;
-use ripcord_engine::{Executor, Redactor, StepContext, StepError, StepRequest};
+use ripcord_engine::{Executor, StepError, StepRequest};
 use ripcord_kube::{KubeExecutor, KubeOptions};
 use ripcord_spec::StepKind;
 use ripcord_testkit::FakeCluster;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-pub struct TestContext {
-    pub dir: tempfile::TempDir,
-    notes: Mutex<Vec<(String, Value)>>,
-    redactor: Redactor,
-    approvals: Approvals,
-}
-
-impl TestContext {
-    pub fn new() -> Arc<Self> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let approvals = Approvals::new(
-            &dir.path().join("run"),
-            HashSet::new(),
-            "tester".into(),
-            false,
-        );
-        Arc::new(Self {
-            dir,
-            notes: Mutex::new(Vec::new()),
-            redactor: Redactor::new(vec![]),
-            approvals,
-        })
-    }
-
-    pub fn notes_of(&self, kind: &str) -> Vec<Value> {
-        self.notes
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(k, _)| k == kind)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-}
-
-#[async_trait]
-impl StepContext for TestContext {
-    async fn note(&self, kind: &str, data: Value) {
-        self.notes.lock().unwrap().push((kind.to_owned(), data));
-    }
-    fn redactor(&self) -> &Redactor {
-        &self.redactor
-    }
-    fn approvals(&self) -> &Approvals {
-        &self.approvals
-    }
-    fn runbook_dir(&self) -> &Path {
-        self.dir.path()
-    }
-    fn eval(&self, _: &str) -> Result<Value, String> {
-        Err("no expressions here".into())
-    }
-}
+pub use ripcord_engine::testing::TestContext;
 
 #[derive(Clone)]
 pub struct Opts {

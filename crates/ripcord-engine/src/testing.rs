@@ -1,0 +1,113 @@
+//! Test support for executor crates: a [`StepContext`] that records notes, with a real approval
+//! mailbox in a temporary directory and expression evaluation over a given context.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use crate::approvals::Approvals;
+use crate::executor::StepContext;
+use crate::redact::Redactor;
+
+/// What an executor sees of the engine, in a test.
+pub struct TestContext {
+    pub dir: tempfile::TempDir,
+    notes: Mutex<Vec<(String, Value)>>,
+    redactor: Redactor,
+    approvals: Approvals,
+    env: minijinja::Environment<'static>,
+    vars: minijinja::Value,
+}
+
+impl TestContext {
+    /// No secrets, an empty template context.
+    pub fn new() -> Arc<Self> {
+        Self::with(json!({}), Vec::new())
+    }
+
+    /// `vars` is the template context (`{"params": ..., "steps": ...}`); `secrets` are redacted.
+    pub fn with(vars: Value, secrets: Vec<String>) -> Arc<Self> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let approvals = Approvals::new(
+            &dir.path().join("run"),
+            HashSet::new(),
+            "tester".into(),
+            false,
+        );
+        Arc::new(Self {
+            dir,
+            notes: Mutex::new(Vec::new()),
+            redactor: Redactor::new(secrets),
+            approvals,
+            env: ripcord_spec::template::environment(),
+            vars: crate::context::to_value(vars),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The run directory whose `approvals/` the context's mailbox reads.
+    pub fn run_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    pub fn notes(&self) -> Vec<(String, Value)> {
+        self.notes.lock().expect("notes lock").clone()
+    }
+
+    pub fn notes_of(&self, kind: &str) -> Vec<Value> {
+        self.notes()
+            .into_iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    /// The `n`th note of `kind` (1-based), waiting for it up to 5 s.
+    pub async fn wait_note(&self, kind: &str, n: usize) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(note) = self.notes_of(kind).get(n.saturating_sub(1)) {
+                return note.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no note #{n} `{kind}` within 5 s: {:?}",
+                self.notes()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl StepContext for TestContext {
+    async fn note(&self, kind: &str, data: Value) {
+        self.notes
+            .lock()
+            .expect("notes lock")
+            .push((kind.to_owned(), data));
+    }
+
+    fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    fn approvals(&self) -> &Approvals {
+        &self.approvals
+    }
+
+    fn runbook_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn eval(&self, expr: &str) -> Result<Value, String> {
+        crate::context::eval(&self.env, expr, &self.vars)
+    }
+}
