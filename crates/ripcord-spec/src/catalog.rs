@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::values::{HumanDuration, Templated};
@@ -933,8 +932,3 @@ pub struct WaitInsyncWith {
     pub change_id: String,
 }
 impl WithInput for WaitInsyncWith {}
-
-/// Deserialize a step type's struct from any deserializer (used by executors after rendering).
-pub fn decode_as<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, serde_json::Error> {
-    serde_json::from_value(value)
-}
