@@ -111,3 +111,52 @@ impl StepContext for TestContext {
         crate::context::eval(&self.env, expr, &self.vars)
     }
 }
+
+/// How one step is run by [`execute`].
+pub struct Attempt<'a> {
+    pub step_id: &'a str,
+    pub dry_run: bool,
+    pub timeout: Duration,
+    pub cancel: tokio_util::sync::CancellationToken,
+}
+
+/// Decode `with` for `kind` (as the engine does after rendering) and run one attempt.
+pub async fn execute(
+    executor: &dyn crate::Executor,
+    ctx: &TestContext,
+    kind: &str,
+    with: Value,
+    attempt: Attempt<'_>,
+) -> Result<Value, crate::StepError> {
+    let kind = ripcord_spec::StepKind::from_name(kind).expect("a known step type");
+    let typed = kind.decode_json(with).expect("a valid `with`");
+    let request = crate::StepRequest {
+        run_id: "run-1",
+        step_id: attempt.step_id,
+        attempt: 1,
+        kind,
+        with: &typed,
+        effect: kind.effect(Some(&typed)),
+        dry_run: attempt.dry_run,
+        deadline: Instant::now() + attempt.timeout,
+        cancel: attempt.cancel,
+        context: ctx,
+    };
+    executor.execute(request).await
+}
+
+/// A result holds exactly the fields the catalog declares for its type (what `validate` lets
+/// runbooks read).
+pub fn assert_result_fields(kind: &str, result: &Value) {
+    let kind = ripcord_spec::StepKind::from_name(kind).expect("a known step type");
+    let mut got: Vec<&str> = result
+        .as_object()
+        .expect("a result is an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut want: Vec<&str> = kind.info().result_fields.to_vec();
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(got, want, "{} returned {result}", kind.name());
+}

@@ -7,12 +7,11 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use ripcord_aws::{Aws, AwsExecutor, Settings};
-use ripcord_engine::{Executor, Registry, StepError, StepRequest};
-use ripcord_spec::StepKind;
+use ripcord_engine::{Registry, StepError};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -354,38 +353,20 @@ pub async fn step(
     with: Value,
     opts: Opts,
 ) -> Result<Value, StepError> {
-    let kind = StepKind::from_name(kind).expect("a known step type");
-    let typed = kind.decode_json(with).expect("a valid `with`");
-    let executor = if kind.name().starts_with("route53.") {
+    let executor = if kind.starts_with("route53.") {
         AwsExecutor::route53(aws.clone())
     } else {
         AwsExecutor::s3(aws.clone())
     };
-    let request = StepRequest {
-        run_id: "run-1",
+    let attempt = ripcord_engine::testing::Attempt {
         step_id: "step-1",
-        attempt: 1,
-        kind,
-        with: &typed,
-        effect: kind.effect(Some(&typed)),
         dry_run: opts.dry_run,
-        deadline: Instant::now() + opts.timeout,
+        timeout: opts.timeout,
         cancel: opts.cancel.clone(),
-        context: ctx,
     };
-    let result = executor.execute(request).await;
+    let result = ripcord_engine::testing::execute(&executor, ctx, kind, with, attempt).await;
     if let Ok(out) = &result {
-        // Exactly the fields the catalog declares (what `validate` lets runbooks read).
-        let mut got: Vec<&str> = out
-            .as_object()
-            .expect("an object")
-            .keys()
-            .map(String::as_str)
-            .collect();
-        let mut want: Vec<&str> = kind.info().result_fields.to_vec();
-        got.sort_unstable();
-        want.sort_unstable();
-        assert_eq!(got, want, "{} returned {out}", kind.name());
+        ripcord_engine::testing::assert_result_fields(kind, out);
     }
     result
 }

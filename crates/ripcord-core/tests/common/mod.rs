@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ripcord_core::CoreExecutor;
-use ripcord_engine::{Executor, StepError, StepRequest};
-use ripcord_spec::StepKind;
+use ripcord_engine::StepError;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -68,22 +67,13 @@ pub async fn run(
     with: Value,
     opts: Opts,
 ) -> Result<Value, StepError> {
-    let kind = StepKind::from_name(kind).expect("a known step type");
-    let typed = kind.decode_json(with).expect("a valid `with`");
-    let executor = CoreExecutor::new();
-    let request = StepRequest {
-        run_id: RUN_ID,
+    let attempt = ripcord_engine::testing::Attempt {
         step_id: &opts.step_id,
-        attempt: 1,
-        kind,
-        with: &typed,
-        effect: kind.effect(Some(&typed)),
         dry_run: opts.dry_run,
-        deadline: Instant::now() + opts.timeout,
+        timeout: opts.timeout,
         cancel: opts.cancel.clone(),
-        context: ctx,
     };
-    executor.execute(request).await
+    ripcord_engine::testing::execute(&CoreExecutor::new(), ctx, kind, with, attempt).await
 }
 
 /// [`run`] with owned arguments, for `tokio::spawn`.

@@ -1,11 +1,10 @@
 //! Test harness: a recording [`StepContext`], a way to run one step, and the fake cluster.
 #![allow(dead_code)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ripcord_engine::{Executor, StepError, StepRequest};
+use ripcord_engine::StepError;
 use ripcord_kube::{KubeExecutor, KubeOptions};
-use ripcord_spec::StepKind;
 use ripcord_testkit::FakeCluster;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -60,33 +59,15 @@ pub async fn run(
     with: Value,
     opts: Opts,
 ) -> Result<Value, StepError> {
-    let kind = StepKind::from_name(kind).expect("a known step type");
-    let typed = kind.decode_json(with).expect("a valid `with`");
-    let request = StepRequest {
-        run_id: "run-1",
+    let attempt = ripcord_engine::testing::Attempt {
         step_id: "step-1",
-        attempt: 1,
-        kind,
-        with: &typed,
-        effect: kind.effect(Some(&typed)),
         dry_run: opts.dry_run,
-        deadline: Instant::now() + opts.timeout,
+        timeout: opts.timeout,
         cancel: opts.cancel.clone(),
-        context: ctx,
     };
-    let out = ex.execute(request).await;
+    let out = ripcord_engine::testing::execute(ex, ctx, kind, with, attempt).await;
     if let Ok(v) = &out {
-        // Exactly the catalog's result fields.
-        let mut have: Vec<&str> = v
-            .as_object()
-            .expect("an object")
-            .keys()
-            .map(String::as_str)
-            .collect();
-        let mut want: Vec<&str> = kind.info().result_fields.to_vec();
-        have.sort();
-        want.sort();
-        assert_eq!(have, want, "result fields of {}", kind.name());
+        ripcord_engine::testing::assert_result_fields(kind, v);
     }
     out
 }
