@@ -416,6 +416,24 @@ fn resume_after_a_crash_in_finally_does_not_repeat_finished_steps() {
                 .ok()
         });
         child.kill();
+        // `f2`'s program outlived ripcord: resume will not start a second copy beside it,
+        // whatever the operator decides.
+        for decision in [&[][..], &[flag, "f2"][..]] {
+            let resume = common::run_cmd(
+                ripcord_in(dir)
+                    .args(["resume", "last", "--runs-dir"])
+                    .arg(&runs)
+                    .args(decision),
+            );
+            assert_eq!(resume.code, 4, "{decision:?}: {}", resume.stderr);
+            assert!(
+                resume.stderr.contains(&format!(
+                    "step `f2` is still running: process group {f2} (`sh`)"
+                )),
+                "{decision:?}: {}",
+                resume.stderr
+            );
+        }
         // The orphaned `f2` waits for `go`: stop it, so that it takes no effect.
         // SAFETY: kill(2) has no memory-safety preconditions; a negative pid names a group.
         unsafe { libc::kill(-f2, libc::SIGKILL) };

@@ -6,11 +6,15 @@
 //! When the program exits on its own, processes it left behind that still hold its output
 //! pipes are killed the same way once [`DRAIN_GRACE`] has passed; processes that detached
 //! their output (`nohup cmd >/dev/null 2>&1 &`) are left alone.
+//!
+//! Right after the start, a `process_started` note journals the group ([`StartedProcess`]):
+//! if ripcord itself dies, resume sees the group still alive and does not start a second copy.
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use ripcord_engine::process::{PROCESS_STARTED, StartedProcess};
 use ripcord_engine::{StepError, StepRequest, StepResult};
 use ripcord_spec::Effect;
 use ripcord_spec::catalog::ShellWith;
@@ -100,6 +104,15 @@ pub(crate) async fn run(
     })?;
     let pid = child.id().expect("a child that was just spawned has a pid");
     let mut group = GroupGuard::new(pid as libc::pid_t);
+    // On disk before the program's output is read: should ripcord die from here on, resume
+    // knows which process group may still be at work and will not start a second copy.
+    request
+        .context
+        .note(
+            PROCESS_STARTED,
+            StartedProcess::leader(pid, program).to_json(),
+        )
+        .await;
 
     let max = usize::try_from(with.max_output.unwrap_or(DEFAULT_MAX_OUTPUT)).unwrap_or(usize::MAX);
     // Keep a secret's length beyond the cap: redaction happens before the cut, so no part of

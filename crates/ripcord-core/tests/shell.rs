@@ -108,7 +108,12 @@ async fn output_is_capped_and_counted() {
     .await
     .unwrap();
     assert_eq!(out["truncated"], false);
-    assert!(ctx.notes().is_empty());
+    assert!(ctx.notes_of("shell_output_truncated").is_empty());
+    // The process group is journaled as it starts, for resume after a crash of ripcord.
+    let started = ctx.notes_of("process_started");
+    assert_eq!(started.len(), 1, "{started:?}");
+    assert_eq!(started[0]["program"], "echo");
+    assert!(started[0]["pgid"].as_i64().unwrap() > 1, "{started:?}");
 }
 
 #[tokio::test]

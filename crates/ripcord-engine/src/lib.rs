@@ -10,6 +10,7 @@
 //! - [`redact`]: secret redaction applied to everything that is stored or shown.
 //! - [`run`]: the scheduler: readiness, attempts, gates, retries, compensation, `finally`.
 //! - [`session`]: new runs, resume, retry, and a run's state rebuilt from its journal.
+//! - [`process`]: OS process groups executors start, so resume can tell one still at work.
 //! - `testing` (feature `testing`): a recording [`executor::StepContext`] for executor tests.
 //! - [`context`]: what templates see (`params`, live `steps`, `run`, `result`).
 
@@ -17,6 +18,7 @@ pub mod approvals;
 pub mod context;
 pub mod executor;
 pub mod journal;
+pub mod process;
 pub mod redact;
 pub mod run;
 pub mod session;

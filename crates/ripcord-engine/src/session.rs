@@ -13,6 +13,7 @@ use crate::approvals::Approvals;
 use crate::context::Status;
 use crate::executor::Registry;
 use crate::journal::{self, EventKind, Journal, JournalError, Record, ReopenError};
+use crate::process::{PROCESS_STARTED, StartedProcess};
 use crate::redact::Redactor;
 use crate::run::{Engine, RunOptions};
 
@@ -81,6 +82,16 @@ pub enum SessionError {
     },
     #[error("possibly applied: {}", describe_undecided(.0))]
     NeedsDecision(Vec<String>),
+    #[error(
+        "step `{step}` is still running: process group {pgid} (`{program}`), started by the \
+         interrupted run, is alive. Wait for it to end, or stop it (`kill -TERM -- -{pgid}`), \
+         then resume"
+    )]
+    StillRunning {
+        step: String,
+        pgid: i32,
+        program: String,
+    },
     #[error("step `{step}` {why}")]
     BadStep { step: String, why: String },
 }
@@ -154,6 +165,14 @@ fn engine(setup: Setup<'_>, journal: Journal, run_id: &str, started_at: &str) ->
 /// Create a run: its journal with `run_started` on disk, and the engine ready to go.
 pub async fn start(setup: Setup<'_>) -> Result<Arc<Engine>, SessionError> {
     let run_id = new_run_id(&setup.validated.runbook.metadata.name);
+    start_as(setup, &run_id).await
+}
+
+/// [`start`] under a run id chosen beforehand (see [`new_run_id`]): for a caller that must
+/// name the run before it exists, such as one taking a lock held by run id, so that a refused
+/// lock leaves no journal behind.
+pub async fn start_as(setup: Setup<'_>, run_id: &str) -> Result<Arc<Engine>, SessionError> {
+    let run_id = run_id.to_owned();
     let redactor = Redactor::new(setup.params.secrets());
     let journal = Journal::create(setup.runs_dir, &run_id, redactor)?;
     let record = journal
@@ -174,6 +193,8 @@ pub enum Replayed {
     /// Started and never finished: a crash, a kill, or a cancel mid-flight.
     InFlight {
         attempt: u32,
+        /// Process groups the interrupted attempt started (see [`crate::process`]).
+        processes: Vec<StartedProcess>,
     },
     /// Undone by compensation: runs again on resume.
     Compensated,
@@ -207,6 +228,7 @@ impl RunState {
                         s,
                         Replayed::InFlight {
                             attempt: r.attempt.unwrap_or(1),
+                            processes: Vec::new(),
                         },
                     );
                 }
@@ -231,7 +253,22 @@ impl RunState {
                 }
                 (EventKind::StepCancelled, Some(s)) => {
                     let attempt = r.attempt.unwrap_or(1);
-                    state.steps.insert(s, Replayed::InFlight { attempt });
+                    // The cancelled attempt's processes were signalled, not necessarily gone.
+                    let processes = match state.steps.remove(&s) {
+                        Some(Replayed::InFlight { processes, .. }) => processes,
+                        _ => Vec::new(),
+                    };
+                    state
+                        .steps
+                        .insert(s, Replayed::InFlight { attempt, processes });
+                }
+                (EventKind::Note, Some(s)) => {
+                    if r.data.get("kind").and_then(Json::as_str) == Some(PROCESS_STARTED)
+                        && let Some(Replayed::InFlight { processes, .. }) = state.steps.get_mut(&s)
+                        && let Some(p) = r.data.get("data").and_then(StartedProcess::from_json)
+                    {
+                        processes.push(p);
+                    }
                 }
                 (EventKind::CompensationSucceeded, Some(s)) => {
                     state.steps.insert(s, Replayed::Compensated);
@@ -377,7 +414,17 @@ pub async fn resume(
                 let Some(&i) = index.get(id.as_str()) else {
                     continue;
                 };
-                if let Replayed::InFlight { .. } = replayed {
+                if let Replayed::InFlight { processes, .. } = replayed {
+                    // Whatever is decided, a step whose program still runs must not start
+                    // again beside it; `--assume-done` waits for it too, as its outputs are
+                    // not known until it ends.
+                    if let Some(p) = processes.iter().find(|p| p.is_alive()) {
+                        return Err(SessionError::StillRunning {
+                            step: id.clone(),
+                            pgid: p.pgid,
+                            program: p.program.clone(),
+                        });
+                    }
                     if d.assume_done.contains(id) {
                         decisions.push((id.clone(), "assume_done", "--assume-done".into()));
                     } else if d.rerun.contains(id) {

@@ -809,6 +809,11 @@ fn detail(r: &Record) -> String {
                     s(&inner, "by").unwrap_or("?"),
                     s(&inner, "reason").unwrap_or("")
                 ),
+                "process_started" => format!(
+                    "started `{}` (process group {})",
+                    s(&inner, "program").unwrap_or("?"),
+                    inner.get("pgid").map_or_else(|| "?".into(), compact)
+                ),
                 kind => format!("{kind}: {}", compact(&inner)),
             }
         }
