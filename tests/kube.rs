@@ -338,6 +338,14 @@ fn of_two_concurrent_locked_runs_exactly_one_proceeds() {
     assert_eq!(codes, [0, 3], "a: {}\nb: {}", a.stderr(), b.stderr());
     let loser = if ca == 3 { a.stderr() } else { b.stderr() };
     assert!(loser.contains("is locked by run locked-drill-"), "{loser}");
+    // The refused run was never started: only the winner's journal exists, so neither `status`
+    // nor `resume` has a half-run to show.
+    let runs: Vec<_> = std::fs::read_dir(dir.path().join(".ripcord/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(loser.contains("not started"), "{loser}");
     // The winner released the lease: the next locked run proceeds at once.
     let lease = c
         .get(
