@@ -2,7 +2,9 @@
 # The s3.sync benchmark: N small objects bucket -> bucket on SeaweedFS (127.0.0.1), ripcord's
 # s3.sync (the release `ripcord run` binary, crates/ripcord-aws/benches/s3-sync.yaml) against
 # `aws s3 sync` (awscli from .venv-services, default settings), each into a fresh empty bucket.
-# Prints wall time, the ratio and peak RSS (/usr/bin/time -v) of each.
+# Each tool runs RIPCORD_BENCH_RUNS times (default 3), alternating; prints the median wall time,
+# the ratio of the medians, peak RSS (/usr/bin/time -v), and the CPU time of the client and of
+# SeaweedFS during the runs (both share this machine's cores).
 #
 #   scripts/bench-s3-sync.sh              # 2,000 and 20,000 objects
 #   scripts/bench-s3-sync.sh 500 5000     # other sizes
@@ -58,56 +60,92 @@ EOF
   rm -rf "$dir"
 }
 
-# measure NAME CMD...: runs CMD under /usr/bin/time -v; sets secs and rss_mb.
+# CPU seconds SeaweedFS (every process of its group) has used so far.
+store_cpu() {
+  local pgid
+  pgid=$(cat "$root/.services/seaweed.pid")
+  local pids
+  pids=$(pgrep -g "$pgid" | tr '\n' ' ')
+  # shellcheck disable=SC2086
+  (cd /proc && cat $(printf '%s/stat ' $pids) 2>/dev/null) |
+    awk -v hz="$(getconf CLK_TCK)" '{ t += $14 + $15 } END { printf "%.2f", t / hz }'
+}
+
+# measure NAME CMD...: runs CMD under /usr/bin/time -v; sets secs, rss_mb, cpu (the command's
+# user + system seconds) and store (SeaweedFS's CPU seconds meanwhile).
 measure() {
   local name=$1
   shift
   local log=$work/$name.time
+  local before
+  before=$(store_cpu)
   if ! /usr/bin/time -v -o "$log" "$@" > "$work/$name.out" 2>&1; then
     echo "$name failed:" >&2
     tail -n 20 "$work/$name.out" >&2
     exit 1
   fi
+  store=$(awk -v a="$before" -v b="$(store_cpu)" 'BEGIN { printf "%.2f", b - a }')
   secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {
     n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$log")
   rss_mb=$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$log")
+  cpu=$(awk -F': ' '/User time|System time/ { t += $2 } END { printf "%.2f", t }' "$log")
 }
 
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+max() {
+  printf '%s\n' "$@" | sort -g | tail -n 1
+}
+
+# run_one TOOL N SRC: one sync by TOOL (aws or ripcord) into a fresh bucket, checked and removed.
+run_one() {
+  local tool=$1 n=$2 src=$3
+  local dst
+  dst=bench-dst-$tool-$n-$(date +%s%N)
+  "${aws[@]}" s3 mb "s3://$dst" >/dev/null
+  echo "==> $n objects: $tool, run $run of $runs" >&2
+  if [ "$tool" = aws ]; then
+    measure "$tool-$n-$run" "${aws[@]}" s3 sync --only-show-errors "s3://$src/" "s3://$dst/"
+  else
+    measure "$tool-$n-$run" "$ripcord" --runs-dir "$work/runs" --color never \
+      --aws-endpoint-url "$endpoint" --aws-region us-east-1 \
+      run "$runbook" --yes -o json -p "source=s3://$src/" -p "dest=s3://$dst/"
+  fi
+  local got
+  got=$(count "$dst")
+  if [ "$got" != "$n" ]; then
+    echo "$tool left $got objects in s3://$dst, expected $n" >&2
+    exit 1
+  fi
+  "${aws[@]}" s3 rb --force "s3://$dst" >/dev/null 2>&1 || true
+}
+
+runs=${RIPCORD_BENCH_RUNS:-3}
 results=()
 for n in "${sizes[@]}"; do
   src=bench-src-$n
   fill "$src" "$n"
-  tag=$(date +%s)
-  dst_aws=bench-dst-aws-$n-$tag
-  dst_rc=bench-dst-ripcord-$n-$tag
-  "${aws[@]}" s3 mb "s3://$dst_aws" >/dev/null
-  "${aws[@]}" s3 mb "s3://$dst_rc" >/dev/null
-
-  echo "==> $n objects: aws s3 sync" >&2
-  measure "aws-$n" "${aws[@]}" s3 sync --only-show-errors "s3://$src/" "s3://$dst_aws/"
-  aws_secs=$secs aws_rss=$rss_mb
-
-  echo "==> $n objects: ripcord s3.sync" >&2
-  measure "ripcord-$n" "$ripcord" --runs-dir "$work/runs" --color never \
-    --aws-endpoint-url "$endpoint" --aws-region us-east-1 \
-    run "$runbook" --yes -o json -p "source=s3://$src/" -p "dest=s3://$dst_rc/"
-  rc_secs=$secs rc_rss=$rss_mb
-
-  got_aws=$(count "$dst_aws")
-  got_rc=$(count "$dst_rc")
-  if [ "$got_aws" != "$n" ] || [ "$got_rc" != "$n" ]; then
-    echo "destination counts wrong: aws s3 sync $got_aws, ripcord $got_rc, expected $n" >&2
-    exit 1
-  fi
-  ratio=$(awk -v a="$aws_secs" -v r="$rc_secs" 'BEGIN { printf "%.1f", a / r }')
-  results+=("$(printf '%7s  %10.2f s  %8.1f MB  %10.2f s  %8.1f MB  %6sx' \
-    "$n" "$aws_secs" "$aws_rss" "$rc_secs" "$rc_rss" "$ratio")")
-
-  "${aws[@]}" s3 rb --force "s3://$dst_aws" >/dev/null 2>&1 || true
-  "${aws[@]}" s3 rb --force "s3://$dst_rc" >/dev/null 2>&1 || true
+  declare -a aws_secs=() aws_rss=() aws_cpu=() aws_store=() rc_secs=() rc_rss=() rc_cpu=() rc_store=()
+  # Alternate the tools so that a change in the machine's load touches both alike.
+  for run in $(seq 1 "$runs"); do
+    run_one aws "$n" "$src"
+    aws_secs+=("$secs") aws_rss+=("$rss_mb") aws_cpu+=("$cpu") aws_store+=("$store")
+    run_one ripcord "$n" "$src"
+    rc_secs+=("$secs") rc_rss+=("$rss_mb") rc_cpu+=("$cpu") rc_store+=("$store")
+  done
+  a=$(median "${aws_secs[@]}") r=$(median "${rc_secs[@]}")
+  ratio=$(awk -v a="$a" -v r="$r" 'BEGIN { printf "%.1f", a / r }')
+  results+=("$(printf '%7s  %9.2f s  %7.1f MB  %6.2f s  %6.2f s  %9.2f s  %7.1f MB  %6.2f s  %6.2f s  %5sx' \
+    "$n" "$a" "$(max "${aws_rss[@]}")" "$(median "${aws_cpu[@]}")" "$(median "${aws_store[@]}")" \
+    "$r" "$(max "${rc_rss[@]}")" "$(median "${rc_cpu[@]}")" "$(median "${rc_store[@]}")" "$ratio")")
+  echo "    aws s3 sync: ${aws_secs[*]} s; ripcord: ${rc_secs[*]} s" >&2
 done
 
 echo
-echo "s3 sync, bucket -> bucket on SeaweedFS ($endpoint), empty destination"
-printf '%7s  %12s  %11s  %12s  %11s  %7s\n' objects "aws s3 sync" "aws RSS" "ripcord" "ripcord RSS" ratio
+echo "s3 sync, bucket -> bucket on SeaweedFS ($endpoint), empty destination, median of $runs runs each"
+echo "(RSS: the largest of the runs; CPU: the client's user + system; store: SeaweedFS's CPU meanwhile)"
+printf '%7s  %11s  %10s  %8s  %8s  %11s  %10s  %8s  %8s  %6s\n' objects "aws s3 sync" "RSS" "CPU" "store" \
+  "ripcord" "RSS" "CPU" "store" ratio
 for r in "${results[@]}"; do echo "$r"; done
