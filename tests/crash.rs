@@ -428,7 +428,7 @@ fn resume_after_a_crash_in_finally_does_not_repeat_finished_steps() {
             assert_eq!(resume.code, 4, "{decision:?}: {}", resume.stderr);
             assert!(
                 resume.stderr.contains(&format!(
-                    "step `f2` is still running: process group {f2} (`sh`)"
+                    "step `f2` is still running: its program `sh` (pid {f2})"
                 )),
                 "{decision:?}: {}",
                 resume.stderr
@@ -474,4 +474,117 @@ fn resume_after_a_crash_in_finally_does_not_repeat_finished_steps() {
             }
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A program that outlives ripcord
+
+/// `b` starts a background helper, then waits for `go`; `a` fails without failing the run.
+const ORPHAN_RUNBOOK: &str = r#"apiVersion: ripcord/v1
+kind: Runbook
+metadata:
+  name: orphan
+  version: 1.0.0
+steps:
+  - id: a
+    type: shell
+    on_failure: continue
+    with: {argv: [sh, -c, "exit 3"]}
+  - id: b
+    type: shell
+    timeout: 60s
+    with:
+      argv: [sh, -c, "nohup sleep 30 >/dev/null 2>&1 & echo $! > bg.pid; echo $$ > b.pid; while [ ! -e go ]; do sleep 0.05; done; echo b >> effects.txt"]
+"#;
+
+fn read_pid(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// After a kill -9 of ripcord, neither `resume` (whatever the decision) nor `retry` starts a
+/// step again while its program still runs; once the program has ended, a helper it left in the
+/// background does not hold the run back.
+#[test]
+fn a_step_whose_program_outlived_ripcord_is_not_started_again_beside_it() {
+    let scratch = tempfile::Builder::new()
+        .prefix("ripcord-orphan-")
+        .tempdir()
+        .expect("a temporary directory");
+    let dir = scratch.path();
+    let runs = dir.join("runs");
+    let book = dir.join("orphan.yaml");
+    std::fs::write(&book, ORPHAN_RUNBOOK).unwrap();
+    let mut cmd = ripcord_in(dir);
+    cmd.arg("run")
+        .arg(&book)
+        .arg("--yes")
+        .arg("--runs-dir")
+        .arg(&runs);
+    let mut child = spawn_in(dir, "run", &mut cmd);
+    let (b, bg) = wait_for(
+        "`b` and its helper to start",
+        Duration::from_secs(20),
+        || {
+            Some((
+                read_pid(&dir.join("b.pid"))?,
+                read_pid(&dir.join("bg.pid"))?,
+            ))
+        },
+    );
+    // Its note is journaled before the program's output is read; wait for it to be on disk.
+    wait_for(
+        "the process_started note of `b`",
+        Duration::from_secs(5),
+        || {
+            let id = run_ids(&runs).into_iter().next()?;
+            journal_records(&journal_path(&runs, &id))
+                .iter()
+                .any(|r| r["step"] == "b" && r["data"]["kind"] == "process_started")
+                .then_some(())
+        },
+    );
+    child.kill();
+    struct KillOnDrop(Vec<i32>);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            for &group in &self.0 {
+                // SAFETY: kill(2) has no memory-safety preconditions; a negative pid names a
+                // process group.
+                unsafe { libc::kill(-group, libc::SIGKILL) };
+            }
+        }
+    }
+    let mut cleanup = KillOnDrop(vec![b]);
+
+    let refusal = format!("step `b` is still running: its program `sh` (pid {b})");
+    for args in [
+        &["resume", "last"][..],
+        &["resume", "last", "--rerun", "b"][..],
+        &["resume", "last", "--assume-done", "b"][..],
+        &["retry", "last", "a"][..],
+    ] {
+        let out = common::run_cmd(ripcord_in(dir).args(args).arg("--runs-dir").arg(&runs));
+        assert_eq!(out.code, 4, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(&refusal), "{args:?}: {}", out.stderr);
+    }
+    assert!(!dir.join("effects.txt").exists());
+
+    // The program ends; the helper it started lives on in its process group.
+    // SAFETY: as above; a positive pid names one process.
+    unsafe { libc::kill(b, libc::SIGKILL) };
+    wait_for("`b`'s program to end", Duration::from_secs(5), || {
+        process_gone(b).then_some(())
+    });
+    assert!(!process_gone(bg), "the background helper outlives `b`");
+    std::fs::write(dir.join("go"), "").unwrap();
+    let out = common::run_cmd(
+        ripcord_in(dir)
+            .args(["resume", "last", "--rerun", "b", "--runs-dir"])
+            .arg(&runs),
+    );
+    if let Some(again) = read_pid(&dir.join("b.pid")) {
+        cleanup.0.push(again);
+    }
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(effect_lines(&dir.join("effects.txt")), ["b"]);
 }

@@ -11,8 +11,8 @@ pub enum Exit {
     Usage = 2,
     /// The run ended with a failed step (after compensation and `finally`).
     RunFailed = 3,
-    /// Resume stopped: a step may have been applied (decide with --assume-done / --rerun), or
-    /// the program of an interrupted step is still running.
+    /// Resume stopped: a step may have been applied (decide with --assume-done / --rerun); or
+    /// resume or retry found a program started by the run still running.
     NeedsDecision = 4,
     /// Cancelled by Ctrl-C or SIGTERM (compensation and `finally` ran).
     Cancelled = 130,

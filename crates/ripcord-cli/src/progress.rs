@@ -136,6 +136,10 @@ pub fn describe(r: &Record) -> Option<String> {
         EventKind::Poll => return None,
         EventKind::Note => {
             let kind = text("kind");
+            if kind == ripcord_engine::process::PROCESS_STARTED {
+                // One per shell step: the journal and the timeline keep it for after a crash.
+                return None;
+            }
             let data = d.get("data").cloned().unwrap_or_default();
             if kind == "approval_waiting" {
                 format!(

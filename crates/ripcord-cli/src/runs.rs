@@ -57,8 +57,8 @@ pub enum How {
 ///
 /// A run waits on APIs, processes and people; its own work per request is a fraction of a
 /// millisecond. One worker keeps every task's wake-ups on one thread, which costs measurably
-/// less CPU than a pool (an s3.sync of 20,000 objects: 4.0 s against 5.2 s with two workers,
-/// see docs/performance.md) and leaves the cores to the services being recovered. A sync of
+/// less CPU than a pool (an s3.sync of 20,000 objects: 3.7-4.0 s against 4.9-5.4 s with two
+/// workers, see docs/performance.md) and leaves the cores to the services being recovered. A sync of
 /// hundreds of copies in flight against a far endpoint can use more: set the variable.
 const DEFAULT_WORKER_THREADS: usize = 1;
 
@@ -309,6 +309,14 @@ pub fn run(args: RunArgs) -> Exit {
         let run_id = session::new_run_id(&runbook_name);
         let lock = if args.lock {
             match take_lock(&runbook_name, &run_id, &cancel).await {
+                Ok(guard) if cancel.is_cancelled() => {
+                    // Ctrl-C while the lock was being taken: still nothing to journal.
+                    if let Err(e) = guard.release().await {
+                        eprint(&format!("warning: {e}\n"));
+                    }
+                    eprint(&format!("cancelled; run {run_id} not started\n"));
+                    return Exit::Cancelled;
+                }
                 Ok(guard) => Some(guard),
                 Err(code) => return code,
             }
@@ -477,6 +485,15 @@ pub fn resume(runs_dir: &Path, run: &str, how: How, args: ContinueArgs) -> Exit 
         ));
         return Exit::Usage;
     };
+    for (step, p) in state.started_elsewhere() {
+        eprint(&format!(
+            "warning: step `{step}` started `{}` (pid {}) on {}; this machine cannot tell \
+             whether it still runs: check there before going on\n",
+            p.program,
+            p.pgid,
+            p.host.as_deref().unwrap_or("another machine")
+        ));
+    }
     let validated = match load(&path, false) {
         Ok(v) => v,
         Err(code) => return code,

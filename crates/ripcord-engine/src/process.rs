@@ -1,22 +1,27 @@
 //! Operating-system processes that executors start, as the journal records them.
 //!
-//! An executor that starts a program on this machine journals a note of kind
-//! [`PROCESS_STARTED`] holding a [`StartedProcess`]. If ripcord itself dies (kill -9, a lost
-//! host session), that program's process group can outlive it. On resume, a step whose
-//! interrupted attempt left a live process group is not run again: two copies of a restore
-//! script racing each other is worse than a stopped run. See [`crate::session::resume`].
+//! An executor that starts a program journals a note of kind [`PROCESS_STARTED`] holding a
+//! [`StartedProcess`]. If ripcord itself dies (kill -9, a lost terminal), that program can
+//! outlive it. Resume and retry refuse to go on while a program started by the run is still
+//! running ([`crate::session::resume`]): two copies of a restore script racing each other are
+//! worse than a stopped run.
+//!
+//! What counts is the program itself, the leader of the process group it was started in.
+//! Processes it deliberately left running in the background (a database it started) may live in
+//! that group for good and do not hold the run back. The check can only see this machine: a
+//! program recorded on another host (or before a reboot) is not checked.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-/// The note kind an executor journals right after starting a process group.
+/// The note kind an executor journals right after starting a program.
 pub const PROCESS_STARTED: &str = "process_started";
 
-/// A process group an executor started for one attempt of a step.
+/// A program an executor started, as the leader of a process group of its own.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartedProcess {
-    /// The group's id, which is its leader's pid: executors start each program in a process
-    /// group of its own, so that the whole tree can be signalled at once.
+    /// The leader's pid, which is also the group's id (executors start each program in a
+    /// process group of its own, so that the whole tree can be signalled at once).
     pub pgid: i32,
     /// What was started (the program, not its arguments, which may hold secrets).
     pub program: String,
@@ -24,6 +29,24 @@ pub struct StartedProcess {
     /// tells our leader from an unrelated process that was given the same pid later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_ticks: Option<u64>,
+    /// The machine it runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// That machine's boot (Linux: `/proc/sys/kernel/random/boot_id`): after a reboot the
+    /// program is gone whatever pid now exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+}
+
+/// What [`StartedProcess::status`] can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    /// The program is still running here.
+    Running,
+    /// It has ended (or this machine has rebooted since).
+    Ended,
+    /// It was started on another machine: this one cannot tell.
+    Elsewhere,
 }
 
 impl StartedProcess {
@@ -32,7 +55,9 @@ impl StartedProcess {
         StartedProcess {
             pgid: i32::try_from(pid).unwrap_or(i32::MAX),
             program: program.to_owned(),
-            start_ticks: start_ticks(pid),
+            start_ticks: stat(pid).and_then(|s| s.start_ticks),
+            host: this_host(),
+            boot_id: boot_id(),
         }
     }
 
@@ -46,59 +71,71 @@ impl StartedProcess {
         serde_json::from_value(data.clone()).ok()
     }
 
-    /// Whether the group may still be at work: some process of it is alive and, where its
-    /// leader still exists, that leader is the one started (not a reused pid).
-    pub fn is_alive(&self) -> bool {
-        if self.pgid <= 1 || !group_exists(self.pgid) {
-            return false;
+    /// Whether the program is still running.
+    pub fn status(&self) -> Liveness {
+        if self.host.is_some() && self.host != this_host() {
+            return Liveness::Elsewhere;
         }
-        if let (Some(then), Some(now)) = (self.start_ticks, start_ticks(self.pgid as u32))
-            && then != now
-        {
-            // The leader's pid now belongs to a process started later: not ours.
-            return false;
+        if self.boot_id.is_some() && self.boot_id != boot_id() {
+            return Liveness::Ended;
         }
-        // The kernel does not hand out a pid that is still some group's id, so a group with
-        // this id whose leader is ours (or gone) is the one started. Zombies do not count:
-        // they hold their pid until reaped but do nothing.
-        has_running_member(self.pgid)
+        if self.pgid <= 1 {
+            return Liveness::Ended;
+        }
+        match stat(self.pgid as u32) {
+            // A zombie holds its pid until reaped but does nothing; a different start time
+            // is another process that was given the same pid later.
+            Some(now) => {
+                let zombie = now.state == 'Z' || now.state == 'X';
+                let reused = self.start_ticks.is_some() && now.start_ticks != self.start_ticks;
+                if zombie || reused {
+                    Liveness::Ended
+                } else {
+                    Liveness::Running
+                }
+            }
+            // No /proc entry: gone, unless this system has no /proc to ask.
+            None if std::path::Path::new("/proc/self/stat").exists() => Liveness::Ended,
+            None => {
+                if pid_exists(self.pgid) {
+                    Liveness::Running
+                } else {
+                    Liveness::Ended
+                }
+            }
+        }
     }
 }
 
-/// Whether a process of group `pgid` is not a zombie; `true` where `/proc` cannot tell.
-fn has_running_member(pgid: i32) -> bool {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return true;
-    };
-    entries.flatten().any(|entry| {
-        entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<u32>().ok())
-            .and_then(stat)
-            .is_some_and(|s| s.group == pgid && s.state != 'Z' && s.state != 'X')
-    })
+fn this_host() -> Option<String> {
+    gethostname::gethostname().into_string().ok()
+}
+
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
 }
 
 #[cfg(unix)]
-fn group_exists(pgid: i32) -> bool {
+fn pid_exists(pid: i32) -> bool {
     // Signal 0 checks existence and permission without delivering anything.
-    // SAFETY: kill(2) with signal 0 has no side effects; a negative pid names a group.
-    let rc = unsafe { libc::kill(-pgid, 0) };
+    // SAFETY: kill(2) with signal 0 has no side effects.
+    let rc = unsafe { libc::kill(pid, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(not(unix))]
-fn group_exists(_pgid: i32) -> bool {
-    false
+fn pid_exists(_pid: i32) -> bool {
+    // Nothing to ask: assume it runs, so that the operator checks.
+    true
 }
 
 /// What `/proc/PID/stat` says of a process.
 struct Stat {
     /// Field 3: R, S, D, Z (zombie), ...
     state: char,
-    /// Field 5: its process group.
-    group: i32,
     /// Field 22: its start time in clock ticks since boot.
     start_ticks: Option<u64>,
 }
@@ -107,34 +144,33 @@ fn stat(pid: u32) -> Option<Stat> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may itself hold spaces or ')'.
     let rest = text.get(text.rfind(')')? + 1..)?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(Stat {
-        state: fields.first()?.chars().next()?,
-        group: fields.get(2)?.parse().ok()?,
-        start_ticks: fields.get(19).and_then(|t| t.parse().ok()),
-    })
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // Field 22 is the twentieth after the name; the state (field 3) was the first.
+    let start_ticks = fields.nth(18).and_then(|t| t.parse().ok());
+    Some(Stat { state, start_ticks })
 }
 
-/// The start time of process `pid`, where the system tells it.
-fn start_ticks(pid: u32) -> Option<u64> {
-    stat(pid)?.start_ticks
-}
-
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use std::time::{Duration, Instant};
 
-    #[test]
-    fn a_running_child_is_alive_and_a_reaped_one_is_not() {
+    fn sleeper() -> std::process::Child {
         use std::os::unix::process::CommandExt;
-        let mut child = std::process::Command::new("sleep")
+        std::process::Command::new("sleep")
             .arg("30")
             .process_group(0)
             .spawn()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn a_running_leader_is_running_and_a_dead_one_is_not() {
+        let mut child = sleeper();
         let started = StartedProcess::leader(child.id(), "sleep");
         assert!(started.start_ticks.is_some(), "{started:?}");
-        assert!(started.is_alive());
+        assert_eq!(started.status(), Liveness::Running);
         let back = StartedProcess::from_json(&started.to_json()).unwrap();
         assert_eq!(back, started);
 
@@ -143,21 +179,30 @@ mod tests {
             start_ticks: started.start_ticks.map(|t| t + 1),
             ..started.clone()
         };
-        assert!(!other.is_alive());
+        assert_eq!(other.status(), Liveness::Ended);
+        // Recorded before another boot of this machine: gone.
+        let before_reboot = StartedProcess {
+            boot_id: Some("another-boot".into()),
+            ..started.clone()
+        };
+        assert_eq!(before_reboot.status(), Liveness::Ended);
+        // Recorded on another machine: this one cannot tell.
+        let elsewhere = StartedProcess {
+            host: Some("some-other-host.invalid".into()),
+            ..started.clone()
+        };
+        assert_eq!(elsewhere.status(), Liveness::Elsewhere);
 
         // Killed and not yet reaped: a zombie holds the pid but does nothing.
         child.kill().unwrap();
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let until = Instant::now() + Duration::from_secs(5);
         while stat(child.id()).is_some_and(|s| s.state != 'Z') {
-            assert!(
-                std::time::Instant::now() < until,
-                "the child never became a zombie"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(5));
+            assert!(Instant::now() < until, "the child never became a zombie");
+            std::thread::sleep(Duration::from_millis(5));
         }
-        assert!(!started.is_alive());
+        assert_eq!(started.status(), Liveness::Ended);
         child.wait().unwrap();
-        assert!(!started.is_alive());
+        assert_eq!(started.status(), Liveness::Ended);
     }
 
     #[test]
@@ -167,7 +212,13 @@ mod tests {
             pgid: 1,
             program: "init".into(),
             start_ticks: None,
+            host: None,
+            boot_id: None,
         };
-        assert!(!init.is_alive(), "pid 1 is never an executor's group");
+        assert_eq!(
+            init.status(),
+            Liveness::Ended,
+            "pid 1 is never an executor's"
+        );
     }
 }

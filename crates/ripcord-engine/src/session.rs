@@ -13,7 +13,7 @@ use crate::approvals::Approvals;
 use crate::context::Status;
 use crate::executor::Registry;
 use crate::journal::{self, EventKind, Journal, JournalError, Record, ReopenError};
-use crate::process::{PROCESS_STARTED, StartedProcess};
+use crate::process::{Liveness, PROCESS_STARTED, StartedProcess};
 use crate::redact::Redactor;
 use crate::run::{Engine, RunOptions};
 
@@ -83,9 +83,9 @@ pub enum SessionError {
     #[error("possibly applied: {}", describe_undecided(.0))]
     NeedsDecision(Vec<String>),
     #[error(
-        "step `{step}` is still running: process group {pgid} (`{program}`), started by the \
-         interrupted run, is alive. Wait for it to end, or stop it (`kill -TERM -- -{pgid}`), \
-         then resume"
+        "step `{step}` is still running: its program `{program}` (pid {pgid}), started by the \
+         interrupted run, is alive. Wait for it to end, or stop its process group \
+         (`kill -TERM -- -{pgid}`), then try again"
     )]
     StillRunning {
         step: String,
@@ -193,8 +193,6 @@ pub enum Replayed {
     /// Started and never finished: a crash, a kill, or a cancel mid-flight.
     InFlight {
         attempt: u32,
-        /// Process groups the interrupted attempt started (see [`crate::process`]).
-        processes: Vec<StartedProcess>,
     },
     /// Undone by compensation: runs again on resume.
     Compensated,
@@ -207,7 +205,25 @@ pub struct RunState {
     pub started: Option<Record>,
     pub finished: Option<Record>,
     pub steps: HashMap<String, Replayed>,
+    /// Programs started by the run's steps, in journal order (see [`crate::process`]).
+    pub processes: Vec<(String, StartedProcess)>,
     pub records: usize,
+}
+
+impl RunState {
+    /// The first program of the run that is still running on this machine, with its step.
+    pub fn still_running(&self) -> Option<&(String, StartedProcess)> {
+        self.processes
+            .iter()
+            .find(|(_, p)| p.status() == Liveness::Running)
+    }
+
+    /// Programs of the run started on another machine, whose state this one cannot tell.
+    pub fn started_elsewhere(&self) -> impl Iterator<Item = &(String, StartedProcess)> {
+        self.processes
+            .iter()
+            .filter(|(_, p)| p.status() == Liveness::Elsewhere)
+    }
 }
 
 impl RunState {
@@ -228,7 +244,6 @@ impl RunState {
                         s,
                         Replayed::InFlight {
                             attempt: r.attempt.unwrap_or(1),
-                            processes: Vec::new(),
                         },
                     );
                 }
@@ -253,21 +268,15 @@ impl RunState {
                 }
                 (EventKind::StepCancelled, Some(s)) => {
                     let attempt = r.attempt.unwrap_or(1);
-                    // The cancelled attempt's processes were signalled, not necessarily gone.
-                    let processes = match state.steps.remove(&s) {
-                        Some(Replayed::InFlight { processes, .. }) => processes,
-                        _ => Vec::new(),
-                    };
-                    state
-                        .steps
-                        .insert(s, Replayed::InFlight { attempt, processes });
+                    state.steps.insert(s, Replayed::InFlight { attempt });
                 }
                 (EventKind::Note, Some(s)) => {
+                    // Every program the run started, whatever became of its step: an attempt
+                    // that timed out, or a compensation, may have left one running.
                     if r.data.get("kind").and_then(Json::as_str) == Some(PROCESS_STARTED)
-                        && let Some(Replayed::InFlight { processes, .. }) = state.steps.get_mut(&s)
                         && let Some(p) = r.data.get("data").and_then(StartedProcess::from_json)
                     {
-                        processes.push(p);
+                        state.processes.push((s, p));
                     }
                 }
                 (EventKind::CompensationSucceeded, Some(s)) => {
@@ -396,6 +405,16 @@ pub async fn resume(
     let index: HashMap<&str, usize> = (0..validated.steps.len())
         .map(|i| (validated.step(i).id.as_str(), i))
         .collect();
+    // Whatever is decided, nothing starts beside a program the run started that still runs:
+    // its step would run twice at once (`--assume-done` waits too: its outcome is not known
+    // until it ends). Programs it left in the background do not count, see `process`.
+    if let Some((step, p)) = state.still_running() {
+        return Err(SessionError::StillRunning {
+            step: step.clone(),
+            pgid: p.pgid,
+            program: p.program.clone(),
+        });
+    }
     let mut pending: HashSet<usize> = HashSet::new();
     let mut decisions: Vec<(String, &'static str, String)> = Vec::new();
     match &how {
@@ -414,17 +433,7 @@ pub async fn resume(
                 let Some(&i) = index.get(id.as_str()) else {
                     continue;
                 };
-                if let Replayed::InFlight { processes, .. } = replayed {
-                    // Whatever is decided, a step whose program still runs must not start
-                    // again beside it; `--assume-done` waits for it too, as its outputs are
-                    // not known until it ends.
-                    if let Some(p) = processes.iter().find(|p| p.is_alive()) {
-                        return Err(SessionError::StillRunning {
-                            step: id.clone(),
-                            pgid: p.pgid,
-                            program: p.program.clone(),
-                        });
-                    }
+                if let Replayed::InFlight { .. } = replayed {
                     if d.assume_done.contains(id) {
                         decisions.push((id.clone(), "assume_done", "--assume-done".into()));
                     } else if d.rerun.contains(id) {
