@@ -2,9 +2,9 @@
 # The s3.sync benchmark: N small objects bucket -> bucket on SeaweedFS (127.0.0.1), ripcord's
 # s3.sync (the release `ripcord run` binary, crates/ripcord-aws/benches/s3-sync.yaml) against
 # `aws s3 sync` (awscli from .venv-services, default settings), each into a fresh empty bucket.
-# Each tool runs RIPCORD_BENCH_RUNS times (default 3), alternating; prints the median wall time,
-# the ratio of the medians, peak RSS (/usr/bin/time -v), and the CPU time of the client and of
-# SeaweedFS during the runs (both share this machine's cores).
+# Each tool runs RIPCORD_BENCH_RUNS times (default 3), alternating which goes first; prints the
+# median wall time, the ratio of the medians, peak RSS (/usr/bin/time -v), and the CPU time of
+# the client and of SeaweedFS during the runs (both share this machine's cores).
 #
 #   scripts/bench-s3-sync.sh              # 2,000 and 20,000 objects
 #   scripts/bench-s3-sync.sh 500 5000     # other sizes
@@ -35,7 +35,8 @@ work=$(mktemp -d /tmp/ripcord-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
 count() {
-  "${aws[@]}" s3 ls --recursive "s3://$1/" | wc -l
+  # `aws s3 ls` fails on an empty listing: that is a count of 0, not an error.
+  { "${aws[@]}" s3 ls --recursive "s3://$1/" 2>/dev/null || true; } | wc -l
 }
 
 fill() {
@@ -62,13 +63,18 @@ EOF
 
 # CPU seconds SeaweedFS (every process of its group) has used so far.
 store_cpu() {
-  local pgid
-  pgid=$(cat "$root/.services/seaweed.pid")
-  local pids
-  pids=$(pgrep -g "$pgid" | tr '\n' ' ')
+  local pgid pids
+  pgid=$(cat "$root/.services/seaweed.pid" 2>/dev/null || true)
+  pids=$( [ -n "$pgid" ] && pgrep -g "$pgid" || true)
+  if [ -z "$pids" ]; then
+    echo "cannot find SeaweedFS's processes (.services/seaweed.pid): restart it with" \
+      "scripts/services.sh stop && scripts/services.sh start" >&2
+    return 1
+  fi
+  # A process may end between pgrep and the read: awk skips files it cannot open.
   # shellcheck disable=SC2086
-  (cd /proc && cat $(printf '%s/stat ' $pids) 2>/dev/null) |
-    awk -v hz="$(getconf CLK_TCK)" '{ t += $14 + $15 } END { printf "%.2f", t / hz }'
+  awk -v hz="$(getconf CLK_TCK)" '{ t += $14 + $15 } END { printf "%.2f", t / hz }' \
+    $(printf '/proc/%s/stat ' $pids) 2>/dev/null
 }
 
 # measure NAME CMD...: runs CMD under /usr/bin/time -v; sets secs, rss_mb, cpu (the command's
@@ -123,17 +129,27 @@ run_one() {
 }
 
 runs=${RIPCORD_BENCH_RUNS:-3}
+if ! [[ $runs =~ ^[1-9][0-9]*$ ]]; then
+  echo "RIPCORD_BENCH_RUNS must be a whole number of at least 1, not \`$runs\`" >&2
+  exit 2
+fi
 results=()
 for n in "${sizes[@]}"; do
   src=bench-src-$n
   fill "$src" "$n"
   declare -a aws_secs=() aws_rss=() aws_cpu=() aws_store=() rc_secs=() rc_rss=() rc_cpu=() rc_store=()
-  # Alternate the tools so that a change in the machine's load touches both alike.
+  # Alternate the tools, each going first in every other round, so that a change in the
+  # machine's load or the store's state touches both alike.
   for run in $(seq 1 "$runs"); do
-    run_one aws "$n" "$src"
-    aws_secs+=("$secs") aws_rss+=("$rss_mb") aws_cpu+=("$cpu") aws_store+=("$store")
-    run_one ripcord "$n" "$src"
-    rc_secs+=("$secs") rc_rss+=("$rss_mb") rc_cpu+=("$cpu") rc_store+=("$store")
+    if [ $((run % 2)) = 1 ]; then order=(aws ripcord); else order=(ripcord aws); fi
+    for tool in "${order[@]}"; do
+      run_one "$tool" "$n" "$src"
+      if [ "$tool" = aws ]; then
+        aws_secs+=("$secs") aws_rss+=("$rss_mb") aws_cpu+=("$cpu") aws_store+=("$store")
+      else
+        rc_secs+=("$secs") rc_rss+=("$rss_mb") rc_cpu+=("$cpu") rc_store+=("$store")
+      fi
+    done
   done
   a=$(median "${aws_secs[@]}") r=$(median "${rc_secs[@]}")
   ratio=$(awk -v a="$a" -v r="$r" 'BEGIN { printf "%.1f", a / r }')
