@@ -531,16 +531,21 @@ fn a_step_whose_program_outlived_ripcord_is_not_started_again_beside_it() {
             ))
         },
     );
-    // Its note is journaled before the program's output is read; wait for it to be on disk.
+    // `b`'s note is journaled before its output is read, and `a` fails at once: wait for both
+    // on disk, so that `b` is the one step in flight.
     wait_for(
-        "the process_started note of `b`",
-        Duration::from_secs(5),
+        "`a` failed and `b` journaled",
+        Duration::from_secs(20),
         || {
             let id = run_ids(&runs).into_iter().next()?;
-            journal_records(&journal_path(&runs, &id))
+            let records = journal_records(&journal_path(&runs, &id));
+            let noted = records
                 .iter()
-                .any(|r| r["step"] == "b" && r["data"]["kind"] == "process_started")
-                .then_some(())
+                .any(|r| r["step"] == "b" && r["data"]["kind"] == "process_started");
+            let failed = records
+                .iter()
+                .any(|r| r["step"] == "a" && r["event"] == "step_failed");
+            (noted && failed).then_some(())
         },
     );
     child.kill();
