@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use ripcord_engine::process::{PROCESS_STARTED, StartedProcess};
+use ripcord_engine::process::{PROCESS_STARTED, StartedProcess, proc_stat};
 use ripcord_engine::{StepError, StepRequest, StepResult};
 use ripcord_spec::Effect;
 use ripcord_spec::catalog::ShellWith;
@@ -464,25 +464,16 @@ fn live_members(pgid: libc::pid_t) -> Option<usize> {
     let mut live = 0;
     let mut seen_any = false;
     for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if !name.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{name}/stat")) else {
-            continue;
-        };
-        seen_any = true;
-        // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
-            continue;
-        };
-        let mut fields = rest.split_ascii_whitespace();
-        let (Some(state), Some(_ppid), Some(pgrp)) = (fields.next(), fields.next(), fields.next())
+        let Some(stat) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<u32>().ok())
+            .and_then(proc_stat)
         else {
             continue;
         };
-        if pgrp.parse::<libc::pid_t>() == Ok(pgid) && state != "Z" && state != "X" {
+        seen_any = true;
+        if stat.group == pgid && !stat.is_zombie() {
             live += 1;
         }
     }

@@ -55,7 +55,7 @@ impl StartedProcess {
         StartedProcess {
             pgid: i32::try_from(pid).unwrap_or(i32::MAX),
             program: program.to_owned(),
-            start_ticks: stat(pid).and_then(|s| s.start_ticks),
+            start_ticks: proc_stat(pid).and_then(|s| s.start_ticks),
             host: this_host(),
             boot_id: boot_id(),
         }
@@ -82,13 +82,11 @@ impl StartedProcess {
         if self.pgid <= 1 {
             return Liveness::Ended;
         }
-        match stat(self.pgid as u32) {
-            // A zombie holds its pid until reaped but does nothing; a different start time
-            // is another process that was given the same pid later.
+        match proc_stat(self.pgid as u32) {
+            // A different start time is another process that was given the same pid later.
             Some(now) => {
-                let zombie = now.state == 'Z' || now.state == 'X';
                 let reused = self.start_ticks.is_some() && now.start_ticks != self.start_ticks;
-                if zombie || reused {
+                if now.is_zombie() || reused {
                     Liveness::Ended
                 } else {
                     Liveness::Running
@@ -132,23 +130,39 @@ fn pid_exists(_pid: i32) -> bool {
     true
 }
 
-/// What `/proc/PID/stat` says of a process.
-struct Stat {
-    /// Field 3: R, S, D, Z (zombie), ...
-    state: char,
+/// What `/proc/PID/stat` says of a process (Linux).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcStat {
+    /// Field 3: R, S, D, Z (zombie), X (dead), ...
+    pub state: char,
+    /// Field 5: its process group.
+    pub group: i32,
     /// Field 22: its start time in clock ticks since boot.
-    start_ticks: Option<u64>,
+    pub start_ticks: Option<u64>,
 }
 
-fn stat(pid: u32) -> Option<Stat> {
+impl ProcStat {
+    /// A zombie (or dead) process holds its pid until reaped but does nothing.
+    pub fn is_zombie(&self) -> bool {
+        self.state == 'Z' || self.state == 'X'
+    }
+}
+
+/// Read `/proc/PID/stat`; `None` if there is no such process or no `/proc`.
+pub fn proc_stat(pid: u32) -> Option<ProcStat> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may itself hold spaces or ')'.
     let rest = text.get(text.rfind(')')? + 1..)?;
     let mut fields = rest.split_whitespace();
     let state = fields.next()?.chars().next()?;
-    // Field 22 is the twentieth after the name; the state (field 3) was the first.
-    let start_ticks = fields.nth(18).and_then(|t| t.parse().ok());
-    Some(Stat { state, start_ticks })
+    let group = fields.nth(1)?.parse().ok()?;
+    // Field 22 is the seventeenth after field 5.
+    let start_ticks = fields.nth(16).and_then(|t| t.parse().ok());
+    Some(ProcStat {
+        state,
+        group,
+        start_ticks,
+    })
 }
 
 #[cfg(all(test, unix))]
@@ -170,6 +184,8 @@ mod tests {
         let mut child = sleeper();
         let started = StartedProcess::leader(child.id(), "sleep");
         assert!(started.start_ticks.is_some(), "{started:?}");
+        let stat = proc_stat(child.id()).unwrap();
+        assert_eq!(stat.group, child.id() as i32, "a leader of its own group: {stat:?}");
         assert_eq!(started.status(), Liveness::Running);
         let back = StartedProcess::from_json(&started.to_json()).unwrap();
         assert_eq!(back, started);
@@ -196,7 +212,7 @@ mod tests {
         // Killed and not yet reaped: a zombie holds the pid but does nothing.
         child.kill().unwrap();
         let until = Instant::now() + Duration::from_secs(5);
-        while stat(child.id()).is_some_and(|s| s.state != 'Z') {
+        while proc_stat(child.id()).is_some_and(|s| !s.is_zombie()) {
             assert!(Instant::now() < until, "the child never became a zombie");
             std::thread::sleep(Duration::from_millis(5));
         }
