@@ -185,7 +185,11 @@ mod tests {
         let started = StartedProcess::leader(child.id(), "sleep");
         assert!(started.start_ticks.is_some(), "{started:?}");
         let stat = proc_stat(child.id()).unwrap();
-        assert_eq!(stat.group, child.id() as i32, "a leader of its own group: {stat:?}");
+        assert_eq!(
+            stat.group,
+            child.id() as i32,
+            "a leader of its own group: {stat:?}"
+        );
         assert_eq!(started.status(), Liveness::Running);
         let back = StartedProcess::from_json(&started.to_json()).unwrap();
         assert_eq!(back, started);
