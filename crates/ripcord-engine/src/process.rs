@@ -105,15 +105,23 @@ impl StartedProcess {
     }
 }
 
+/// This machine's name, read once: a resume checks every program the run journaled.
 fn this_host() -> Option<String> {
-    gethostname::gethostname().into_string().ok()
+    static HOST: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| gethostname::gethostname().into_string().ok())
+        .clone()
 }
 
+/// This machine's boot, read once (see [`StartedProcess::boot_id`]).
 fn boot_id() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
+    static BOOT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    BOOT.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    })
+    .clone()
 }
 
 #[cfg(unix)]
