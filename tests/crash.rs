@@ -415,6 +415,19 @@ fn resume_after_a_crash_in_finally_does_not_repeat_finished_steps() {
                 .parse()
                 .ok()
         });
+        // The program runs before its note is on disk (group commit): wait for the note, or a
+        // kill in between leaves nothing to check (the window runbook-reference.md names).
+        wait_for(
+            "the process_started note of `f2`",
+            Duration::from_secs(5),
+            || {
+                let id = run_ids(&runs).into_iter().next()?;
+                journal_records(&journal_path(&runs, &id))
+                    .iter()
+                    .any(|r| r["step"] == "f2" && r["data"]["kind"] == "process_started")
+                    .then_some(())
+            },
+        );
         child.kill();
         // `f2`'s program outlived ripcord: resume will not start a second copy beside it,
         // whatever the operator decides.
