@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, oneshot};
 
+use crate::events::Event;
 use crate::redact::Redactor;
 
 /// The `prev` of the first line.
@@ -281,16 +282,16 @@ impl Journal {
         &self,
         step: Option<&str>,
         attempt: Option<u32>,
-        event: EventKind,
-        data: serde_json::Value,
+        event: impl Into<Event>,
     ) -> Result<Arc<Record>, JournalError> {
+        let event = event.into();
         let (ack, done) = oneshot::channel();
         self.tx
             .send(Pending {
                 step: step.map(str::to_owned),
                 attempt,
-                event,
-                data,
+                event: event.kind(),
+                data: event.data(),
                 ack,
             })
             .map_err(|_| JournalError::Closed)?;
@@ -520,11 +521,33 @@ fn check_line(text: &str, seq: u64, prev: &str, run: Option<&str>) -> Result<Rec
     Ok(record)
 }
 
-/// JSON Schema of one journal line, generated from [`Record`] (committed as
+/// One journal line as the schema describes it: [`Record`] with `event` and `data` typed
+/// together by [`Event`].
+#[derive(JsonSchema)]
+#[schemars(rename = "Record")]
+#[allow(dead_code)] // only its schema is used
+struct RecordSchema {
+    /// 1, 2, 3, ... without gaps.
+    seq: u64,
+    /// RFC 3339, UTC, microseconds.
+    ts: String,
+    /// The run id.
+    run: String,
+    step: Option<String>,
+    attempt: Option<u32>,
+    #[serde(flatten)]
+    event: Event,
+    /// `hash` of the previous line (64 zeros for the first).
+    prev: String,
+    /// SHA-256 (hex) of this line up to `,"hash":`.
+    hash: String,
+}
+
+/// JSON Schema of one journal line, generated from [`RecordSchema`] (committed as
 /// schemas/journal-event.schema.json).
 pub fn journal_schema_json() -> String {
     let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
-    let schema = generator.into_root_schema_for::<Record>();
+    let schema = generator.into_root_schema_for::<RecordSchema>();
     let mut value = serde_json::to_value(schema).expect("a schema is JSON");
     value["$id"] = serde_json::json!("https://ripcord.dev/schemas/journal-event.schema.json");
     value["title"] = serde_json::json!("ripcord journal event (one line of journal.jsonl)");
@@ -544,8 +567,10 @@ mod tests {
                 .append(
                     Some("a"),
                     Some(1),
-                    EventKind::Note,
-                    serde_json::json!({"i": i, "pw": "s3cret"}),
+                    crate::events::Note {
+                        kind: "test".into(),
+                        data: serde_json::json!({"i": i, "pw": "s3cret"}),
+                    },
                 )
                 .await
                 .unwrap();
@@ -594,7 +619,7 @@ mod tests {
         let (journal, records) = Journal::reopen(dir.path(), "r1", Redactor::default()).unwrap();
         assert_eq!(records.len(), 5);
         journal
-            .append(None, None, EventKind::RunResumed, serde_json::json!({}))
+            .append(None, None, crate::events::RunResumed::default())
             .await
             .unwrap();
         drop(journal);

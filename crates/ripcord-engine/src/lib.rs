@@ -5,6 +5,7 @@
 //! the [`executor::Executor`] trait: it never names a cloud.
 //!
 //! - [`executor`]: the plug-in trait, step requests, the registry by family.
+//! - [`events`]: one typed struct per journal event kind ([`events::Event`]).
 //! - [`journal`]: the hash-chained JSONL journal, group commit, verification.
 //! - [`approvals`]: the approval mailbox shared by `ripcord approve` and waiting steps.
 //! - [`redact`]: secret redaction applied to everything that is stored or shown.
@@ -16,6 +17,7 @@
 
 pub mod approvals;
 pub mod context;
+pub mod events;
 pub mod executor;
 pub mod journal;
 pub mod process;
@@ -25,6 +27,7 @@ pub mod session;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use events::Event;
 pub use executor::{Executor, Registry, StepContext, StepError, StepRequest, StepResult};
 pub use journal::{EventKind, Journal, Record};
 pub use redact::Redactor;

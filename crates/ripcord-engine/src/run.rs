@@ -26,8 +26,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::approvals::Approvals;
 use crate::context::{Board, Contexts, Status, describe, eval, truthy};
+use crate::events::{
+    AttemptFailed, CancelRequested, CompensationFailed, CompensationStarted, CompensationSucceeded,
+    Gate, Note, Poll, RunFinished, SkipCause, StepCancelled, StepFailed, StepSkipped, StepStarted,
+    StepSucceeded,
+};
 use crate::executor::{Registry, StepContext, StepError, StepRequest};
-use crate::journal::{EventKind, Journal, JournalError};
+use crate::journal::{Journal, JournalError};
 use crate::redact::Redactor;
 
 /// How a run is to be carried out.
@@ -45,24 +50,7 @@ pub struct RunOptions {
     pub runbook_dir: PathBuf,
 }
 
-/// How a run (or this part of it) ended.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Succeeded,
-    Failed,
-    Cancelled,
-}
-
-impl Outcome {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Outcome::Succeeded => "succeeded",
-            Outcome::Failed => "failed",
-            Outcome::Cancelled => "cancelled",
-        }
-    }
-}
+pub use crate::events::Outcome;
 
 /// The result of [`Engine::run`].
 #[derive(Clone, Debug)]
@@ -182,8 +170,9 @@ impl Engine {
                     .append(
                         None,
                         None,
-                        EventKind::CancelRequested,
-                        json!({"reason": "signal"}),
+                        CancelRequested {
+                            reason: "signal".into(),
+                        },
                     )
                     .await;
             })
@@ -224,12 +213,11 @@ impl Engine {
             .append(
                 None,
                 None,
-                EventKind::RunFinished,
-                json!({
-                    "outcome": outcome.as_str(),
-                    "failed_steps": failed_ids,
-                    "elapsed_ms": elapsed.as_millis() as u64,
-                }),
+                RunFinished {
+                    outcome,
+                    failed_steps: failed_ids.clone(),
+                    elapsed_ms: elapsed.as_millis() as u64,
+                },
             )
             .await?;
         Ok(Report {
@@ -365,8 +353,11 @@ impl Engine {
             .append(
                 Some(&id),
                 None,
-                EventKind::StepSkipped,
-                json!({"reason": reason, "cause": "blocked"}),
+                StepSkipped {
+                    reason: reason.into(),
+                    cause: SkipCause::Blocked,
+                    when: None,
+                },
             )
             .await?;
         Ok(())
@@ -392,8 +383,11 @@ impl Engine {
                         .append(
                             Some(id),
                             None,
-                            EventKind::StepSkipped,
-                            json!({"reason": "when is false", "cause": "when", "when": when}),
+                            StepSkipped {
+                                reason: "when is false".into(),
+                                cause: SkipCause::When,
+                                when: Some(when.clone()),
+                            },
                         )
                         .await?;
                     return Ok(StepEnd::Skipped);
@@ -431,16 +425,15 @@ impl Engine {
                 .append(
                     Some(id),
                     Some(attempt),
-                    EventKind::StepStarted,
-                    json!({
-                        "type": info.kind.name(),
-                        "effect": effect.as_str(),
-                        "idempotent": info.idempotent,
-                        "timeout_ms": attempt_timeout.as_millis() as u64,
-                        "attempts": attempts,
-                        "dry_run": self.options.dry_run,
-                        "with": rendered,
-                    }),
+                    StepStarted {
+                        step_type: info.kind.name().into(),
+                        effect,
+                        idempotent: info.idempotent,
+                        timeout_ms: attempt_timeout.as_millis() as u64,
+                        attempts,
+                        dry_run: self.options.dry_run,
+                        with: rendered.clone(),
+                    },
                 )
                 .await?;
             let attempt_token = cancel.child_token();
@@ -456,12 +449,7 @@ impl Engine {
                         self.board.set(i, Status::Succeeded, Some(outputs.clone()));
                         self.succeeded_order.lock().expect("order lock").push(i);
                         self.journal
-                            .append(
-                                Some(id),
-                                Some(attempt),
-                                EventKind::StepSucceeded,
-                                json!({"outputs": outputs, "result": result}),
-                            )
+                            .append(Some(id), Some(attempt), StepSucceeded { outputs, result })
                             .await?;
                         return Ok(StepEnd::Succeeded);
                     }
@@ -508,11 +496,10 @@ impl Engine {
                 .append(
                     Some(id),
                     Some(attempt),
-                    EventKind::AttemptFailed,
-                    json!({
-                        "error": last_error,
-                        "retry_in_ms": retry_in.map(|d| d.as_millis() as u64),
-                    }),
+                    AttemptFailed {
+                        error: last_error.clone(),
+                        retry_in_ms: retry_in.map(|d| d.as_millis() as u64),
+                    },
                 )
                 .await?;
             match retry_in {
@@ -626,8 +613,11 @@ impl Engine {
                     .append(
                         Some(&step.id),
                         Some(attempt),
-                        EventKind::Poll,
-                        json!({"n": polls, "expr": until.expr, "satisfied": satisfied}),
+                        Poll {
+                            n: polls,
+                            expr: until.expr.clone(),
+                            satisfied,
+                        },
                     )
                     .await;
                 if satisfied {
@@ -686,8 +676,12 @@ impl Engine {
                 .append(
                     Some(&step.id),
                     Some(attempt),
-                    EventKind::Gate,
-                    json!({"name": name, "expr": check.expr, "passed": passed, "message": message}),
+                    Gate {
+                        name: name.clone(),
+                        expr: check.expr.clone(),
+                        passed,
+                        message: message.clone(),
+                    },
                 )
                 .await?;
             if !passed {
@@ -732,8 +726,14 @@ impl Engine {
             .append(
                 Some(&step.id),
                 attempt,
-                EventKind::StepFailed,
-                json!({"error": error, "on_failure": if abort { "abort" } else { "continue" }}),
+                StepFailed {
+                    error,
+                    on_failure: if abort {
+                        OnFailure::Abort
+                    } else {
+                        OnFailure::Continue
+                    },
+                },
             )
             .await?;
         Ok(StepEnd::Failed { abort })
@@ -743,12 +743,7 @@ impl Engine {
         let step = self.validated.step(i);
         self.board.set_status(i, Status::Cancelled);
         self.journal
-            .append(
-                Some(&step.id),
-                Some(attempt),
-                EventKind::StepCancelled,
-                json!({}),
-            )
+            .append(Some(&step.id), Some(attempt), StepCancelled {})
             .await?;
         Ok(StepEnd::Cancelled)
     }
@@ -774,8 +769,9 @@ impl Engine {
                 .append(
                     Some(id),
                     None,
-                    EventKind::CompensationStarted,
-                    json!({"type": kind.name()}),
+                    CompensationStarted {
+                        step_type: kind.name().into(),
+                    },
                 )
                 .await?;
             let mut error = String::new();
@@ -829,15 +825,16 @@ impl Engine {
             if done {
                 self.board.set_status(i, Status::Compensated);
                 self.journal
-                    .append(Some(id), None, EventKind::CompensationSucceeded, json!({}))
+                    .append(Some(id), None, CompensationSucceeded {})
                     .await?;
             } else {
                 self.journal
                     .append(
                         Some(id),
                         None,
-                        EventKind::CompensationFailed,
-                        json!({"error": error}),
+                        CompensationFailed {
+                            error: error.clone(),
+                        },
                     )
                     .await?;
             }
@@ -888,8 +885,10 @@ impl StepContext for ExecContext<'_> {
             .append(
                 Some(id),
                 None,
-                EventKind::Note,
-                json!({"kind": kind, "data": data}),
+                Note {
+                    kind: kind.into(),
+                    data,
+                },
             )
             .await;
     }

@@ -5,12 +5,15 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ripcord_spec::model::Objectives;
 use ripcord_spec::params::Params;
 use ripcord_spec::validate::Validated;
+use ripcord_spec::values::HumanDuration;
 use serde_json::{Value as Json, json};
 
 use crate::approvals::Approvals;
 use crate::context::Status;
+use crate::events::{Decision, DecisionAction, ResumeMode, RunResumed, RunStarted};
 use crate::executor::Registry;
 use crate::journal::{self, EventKind, Journal, JournalError, Record, ReopenError};
 use crate::process::{Liveness, PROCESS_STARTED, StartedProcess};
@@ -109,25 +112,37 @@ fn describe_undecided(steps: &[String]) -> String {
     )
 }
 
-fn start_data(setup: &Setup<'_>, resumed: bool) -> Json {
+fn start_event(setup: &Setup<'_>, resumed: bool) -> RunStarted {
     let rb = &setup.validated.runbook;
-    json!({
-        "runbook": rb.metadata.name,
-        "version": rb.metadata.version.to_string(),
-        "sha256": setup.validated.content_sha256(),
-        "path": setup.runbook_path.canonicalize().unwrap_or_else(|_| setup.runbook_path.to_owned()),
-        "params": Json::Object(setup.params.redacted()),
-        "secret_params": setup.params.0.iter().filter(|(_, v)| v.secret).map(|(k, _)| k.clone()).collect::<Vec<_>>(),
-        "labels": rb.metadata.labels,
-        "rto": rb.objectives.as_ref().and_then(|o| o.rto).map(|d| d.to_string()),
-        "rpo": rb.objectives.as_ref().and_then(|o| o.rpo).map(|d| d.to_string()),
-        "user": setup.operator.user,
-        "host": setup.operator.host,
-        "ripcord_version": env!("CARGO_PKG_VERSION"),
-        "dry_run": setup.options.dry_run,
-        "max_parallel": setup.options.max_parallel,
-        "resumed": resumed,
-    })
+    let objective = |pick: fn(&Objectives) -> Option<HumanDuration>| {
+        rb.objectives.as_ref().and_then(pick).map(|d| d.to_string())
+    };
+    RunStarted {
+        runbook: rb.metadata.name.clone(),
+        version: rb.metadata.version.to_string(),
+        sha256: setup.validated.content_sha256(),
+        path: setup
+            .runbook_path
+            .canonicalize()
+            .unwrap_or_else(|_| setup.runbook_path.to_owned()),
+        params: setup.params.redacted(),
+        secret_params: setup
+            .params
+            .0
+            .iter()
+            .filter(|(_, v)| v.secret)
+            .map(|(k, _)| k.clone())
+            .collect(),
+        labels: rb.metadata.labels.clone(),
+        rto: objective(|o| o.rto),
+        rpo: objective(|o| o.rpo),
+        user: setup.operator.user.clone(),
+        host: setup.operator.host.clone(),
+        ripcord_version: env!("CARGO_PKG_VERSION").into(),
+        dry_run: setup.options.dry_run,
+        max_parallel: setup.options.max_parallel,
+        resumed,
+    }
 }
 
 fn run_context(setup: &Setup<'_>, run_id: &str, started_at: &str) -> Json {
@@ -176,7 +191,7 @@ pub async fn start_as(setup: Setup<'_>, run_id: &str) -> Result<Arc<Engine>, Ses
     let redactor = Redactor::new(setup.params.secrets());
     let journal = Journal::create(setup.runs_dir, &run_id, redactor)?;
     let record = journal
-        .append(None, None, EventKind::RunStarted, start_data(&setup, false))
+        .append(None, None, start_event(&setup, false))
         .await?;
     let started_at = record.ts.clone();
     Ok(Arc::new(engine(setup, journal, &run_id, &started_at)))
@@ -416,7 +431,7 @@ pub async fn resume(
         });
     }
     let mut pending: HashSet<usize> = HashSet::new();
-    let mut decisions: Vec<(String, &'static str, String)> = Vec::new();
+    let mut decisions: Vec<(String, DecisionAction, String)> = Vec::new();
     match &how {
         Continue::Resume(d) => {
             if let Some(outcome) = state.outcome()
@@ -435,12 +450,20 @@ pub async fn resume(
                 };
                 if let Replayed::InFlight { .. } = replayed {
                     if d.assume_done.contains(id) {
-                        decisions.push((id.clone(), "assume_done", "--assume-done".into()));
+                        decisions.push((
+                            id.clone(),
+                            DecisionAction::AssumeDone,
+                            "--assume-done".into(),
+                        ));
                     } else if d.rerun.contains(id) {
-                        decisions.push((id.clone(), "rerun", "--rerun".into()));
+                        decisions.push((id.clone(), DecisionAction::Rerun, "--rerun".into()));
                         pending.insert(i);
                     } else if validated.steps[i].idempotent {
-                        decisions.push((id.clone(), "rerun", "idempotent step type".into()));
+                        decisions.push((
+                            id.clone(),
+                            DecisionAction::Rerun,
+                            "idempotent step type".into(),
+                        ));
                         pending.insert(i);
                     } else {
                         undecided.push(id.clone());
@@ -492,14 +515,19 @@ pub async fn resume(
         .append(
             None,
             None,
-            EventKind::RunResumed,
-            json!({
-                "mode": match &how { Continue::Resume(_) => "resume", Continue::Retry(_) => "retry" },
-                "retry": match &how { Continue::Retry(s) => Some(s.clone()), Continue::Resume(_) => None },
-                "user": setup.operator.user,
-                "host": setup.operator.host,
-                "params": Json::Object(setup.params.redacted()),
-            }),
+            RunResumed {
+                mode: match &how {
+                    Continue::Resume(_) => ResumeMode::Resume,
+                    Continue::Retry(_) => ResumeMode::Retry,
+                },
+                retry: match &how {
+                    Continue::Retry(s) => Some(s.clone()),
+                    Continue::Resume(_) => None,
+                },
+                user: setup.operator.user.clone(),
+                host: setup.operator.host.clone(),
+                params: setup.params.redacted(),
+            },
         )
         .await?;
     for (step, action, why) in &decisions {
@@ -507,8 +535,11 @@ pub async fn resume(
             .append(
                 Some(step),
                 None,
-                EventKind::Decision,
-                json!({"action": action, "by": setup.operator.user, "why": why}),
+                Decision {
+                    action: *action,
+                    by: setup.operator.user.clone(),
+                    why: why.clone(),
+                },
             )
             .await?;
     }
@@ -522,7 +553,7 @@ pub async fn resume(
         .count();
     let assumed: HashSet<&str> = decisions
         .iter()
-        .filter(|(_, a, _)| *a == "assume_done")
+        .filter(|(_, a, _)| *a == DecisionAction::AssumeDone)
         .map(|(s, _, _)| s.as_str())
         .collect();
     // Resuming a run that stopped mid-way (a crash) continues where it stopped, `finally`
