@@ -249,12 +249,7 @@ fn compact_plan(v: &Validated, given: &[(String, String)]) -> String {
         e.worst_case,
         e.worst_case_path.join(" -> ")
     );
-    let _ = writeln!(
-        out,
-        "verdict {}: {}",
-        json_name(&e.verdict),
-        e.message
-    );
+    let _ = writeln!(out, "verdict {}: {}", json_name(&e.verdict), e.message);
     for w in &plan.warnings {
         let _ = writeln!(out, "warning: {w}");
     }

@@ -8,7 +8,7 @@
 //! templates of every step that has them.
 
 use super::{Decoded, Phase, Validator, scalar};
-use crate::catalog::{StepKind, TypedWith};
+use crate::catalog::{StepKind, TypedWith, WithPlace};
 use crate::decode::{self, DecodeErrorKind};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::Step;
@@ -240,94 +240,31 @@ impl Validator {
             .collect();
         self.report_decode_errors(node, errors);
         let with = with?;
-        self.check_with_shape(kind, &with, node);
+        self.check_with(kind, &with, node);
         Some(with)
     }
 
-    /// Rules serde cannot express: one-of fields, URL shapes.
-    fn check_with_shape(&mut self, kind: StepKind, with: &TypedWith, node: &Node) {
-        use crate::catalog::*;
-        let mut exactly_one = |a: &str, has_a: bool, b: &str, has_b: bool| {
-            if has_a == has_b {
-                self.diagnostics.push(
-                    Diagnostic::error(
-                        Code::BadValue,
-                        node.span,
-                        format!("`{}` needs exactly one of `{a}` and `{b}`", kind.name()),
-                    )
-                    .label(if has_a { "both given" } else { "neither given" })
-                    .help(format!("give `{a}: ...` or `{b}: ...`")),
-                );
-            }
-        };
-        match with {
-            TypedWith::KubePodsDelete(w) => {
-                exactly_one("name", w.name.is_some(), "selector", w.selector.is_some())
-            }
-            TypedWith::KubeExec(w) => {
-                exactly_one("pod", w.pod.is_some(), "selector", w.selector.is_some())
-            }
-            TypedWith::KubeApply(w) => exactly_one(
-                "manifests",
-                !w.manifests.is_empty(),
-                "file",
-                w.file.is_some(),
-            ),
-            _ => {}
-        }
-        let mut s3_urls: Vec<&str> = Vec::new();
-        match with {
-            TypedWith::S3Sync(S3SyncWith { source, dest, .. })
-            | TypedWith::S3Copy(S3CopyWith { source, dest, .. }) => {
-                s3_urls.extend(["source", "dest"]);
-                let _ = (source, dest);
-            }
-            TypedWith::Shell(ShellWith { argv, .. }) if argv.is_empty() => {
-                let span = node.get("argv").map_or(node.span, |n| n.span);
-                self.push(
-                    Diagnostic::error(Code::BadValue, span, "`argv` is empty")
-                        .label("nothing to run")
-                        .help("give the program and its arguments, e.g. `[pg_isready, -h, db]`"),
-                );
-            }
-            TypedWith::Route53ChangeRecords(w) => {
-                for (i, change) in w.changes.iter().enumerate() {
-                    if change.failover.is_some() && change.set_identifier.is_none() {
-                        let span = node
-                            .get("changes")
-                            .and_then(|c| c.as_seq())
-                            .and_then(|items| items.get(i))
-                            .map_or(node.span, |n| n.span);
-                        self.push(
-                            Diagnostic::error(
-                                Code::MissingField,
-                                span,
-                                "a failover record needs `set_identifier`",
-                            )
-                            .label("failover without set_identifier")
-                            .help("add `set_identifier: primary` (or secondary)"),
-                        );
-                    }
-                }
-            }
-            _ => {}
-        }
-        for field in s3_urls {
-            if let Some(value) = node.get(field)
-                && let Some(text) = value.as_str()
-                && !crate::values::is_template(text)
-                && !text.starts_with("s3://")
-            {
-                self.push(
-                    Diagnostic::error(
-                        Code::BadValue,
-                        value.span,
-                        format!("`{field}` must be an `s3://bucket/prefix` URL"),
-                    )
-                    .label("not an s3:// URL")
-                    .help(format!("write `s3://{}`", text.trim_start_matches('/'))),
-                );
-            }
+    /// The type's own rules (beside its struct in [`crate::catalog`]), each problem reported
+    /// at its place in `node`, the `with` mapping.
+    fn check_with(&mut self, kind: StepKind, with: &TypedWith, node: &Node) {
+        for problem in with.check(kind) {
+            let at = match problem.at {
+                WithPlace::Whole => None,
+                WithPlace::Field(field) => node.get(field),
+                WithPlace::Item(field, i) => node
+                    .get(field)
+                    .and_then(Node::as_seq)
+                    .and_then(|items| items.get(i)),
+            };
+            self.push(
+                Diagnostic::error(
+                    problem.code,
+                    at.map_or(node.span, |n| n.span),
+                    problem.message,
+                )
+                .label(problem.label)
+                .help(problem.help),
+            );
         }
     }
 }
