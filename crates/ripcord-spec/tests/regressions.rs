@@ -9,7 +9,7 @@ fn minimal(steps: &str) -> String {
     format!("apiVersion: ripcord/v1\nkind: Runbook\nmetadata: {{name: r, version: 1.0.0}}\n{steps}")
 }
 
-fn check(text: &str) -> ripcord_spec::Outcome {
+fn check(text: &str) -> ripcord_spec::Validation {
     validate(SourceFile::new("r.yaml", text))
 }
 

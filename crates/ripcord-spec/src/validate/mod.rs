@@ -97,22 +97,22 @@ impl Validated {
     }
 }
 
-/// What validation found: every diagnostic, and the runbook when there was no error.
+/// The result of [`validate`]: every diagnostic, and the runbook when there was no error.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct Validation {
     pub source: SourceFile,
     pub diagnostics: Vec<Diagnostic>,
     pub validated: Option<Validated>,
 }
 
-impl Outcome {
+impl Validation {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
 }
 
 /// Validate a runbook's text.
-pub fn validate(source: SourceFile) -> Outcome {
+pub fn validate(source: SourceFile) -> Validation {
     let mut v = Validator {
         source: source.clone(),
         diagnostics: Vec::new(),
@@ -126,7 +126,7 @@ pub fn validate(source: SourceFile) -> Outcome {
         val.warnings = diagnostics.clone();
         val
     });
-    Outcome {
+    Validation {
         source,
         diagnostics,
         validated,
