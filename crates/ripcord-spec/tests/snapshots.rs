@@ -140,6 +140,11 @@ const RULES: &[(&str, &str)] = &[
         "params: {src: {type: string, default: \"s3://a/b\"}}\nsteps:\n  - id: a\n    type: s3.copy\n    with: {source: \"{{ params.src }}\", dest: 'c/d'}\n",
     ),
     (
+        // The URL rule reads the typed value: a number decodes as its text and is no URL.
+        "s3.copy with a number for dest",
+        "steps:\n  - id: a\n    type: s3.copy\n    with: {source: \"s3://a/b\", dest: 5}\n",
+    ),
+    (
         "route53 failover without set_identifier",
         "steps:\n  - id: ok\n    type: approval\n    with: {prompt: go}\n  - id: a\n    type: route53.change_records\n    needs: [ok]\n    with:\n      zone_id: Z1\n      changes:\n        - {action: UPSERT, name: a.example.com., type: A, values: [1.2.3.4], set_identifier: p, failover: PRIMARY}\n        - {action: UPSERT, name: b.example.com., type: A, values: [1.2.3.4], failover: SECONDARY}\n",
     ),
