@@ -6,7 +6,7 @@ use std::path::Path;
 use clap::CommandFactory;
 use ripcord_spec::diagnostic;
 use ripcord_spec::params::{self, ParamError};
-use ripcord_spec::{Outcome, SourceFile};
+use ripcord_spec::{SourceFile, Validation};
 
 use crate::cli::{Cli, Color, Command, DiagnosticFormat, PlanFormat};
 use crate::exit::Exit;
@@ -161,13 +161,13 @@ pub fn read_source(path: &Path) -> Result<SourceFile, Exit> {
     }
 }
 
-pub fn report(outcome: &Outcome, format: DiagnosticFormat, color: bool) {
+pub fn report(outcome: &Validation, format: DiagnosticFormat, color: bool) {
     report_into(outcome, format, color, &mut Vec::new());
 }
 
 /// Print diagnostics; JSON ones are collected into `json` so several files make one array.
 fn report_into(
-    outcome: &Outcome,
+    outcome: &Validation,
     format: DiagnosticFormat,
     color: bool,
     json: &mut Vec<serde_json::Value>,

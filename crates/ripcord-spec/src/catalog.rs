@@ -11,6 +11,7 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::diagnostic::Code;
 use crate::values::{HumanDuration, Templated};
 
 /// What a step does to the world; decides approvals, dry runs and warnings.
@@ -200,13 +201,20 @@ impl TypedWith {
     }
 }
 
-/// Per-input refinements of the type's static facts.
+/// Per-input refinements of the type's static facts, and the rules of each type's `with` that
+/// serde cannot express. Implemented beside each `with` struct.
 trait WithInput: std::any::Any {
     fn effect(&self, default: Effect) -> Effect {
         default
     }
     fn idempotent(&self, default: bool) -> bool {
         default
+    }
+    /// What is wrong with this input beyond its shape (one-of fields, URL forms); `step_type`
+    /// names the type in messages. Most types have no such rule.
+    fn check(&self, step_type: &'static str) -> Vec<WithProblem> {
+        let _ = step_type;
+        Vec::new()
     }
 }
 
@@ -363,6 +371,70 @@ catalog! {
 }
 
 // ---------------------------------------------------------------------------------------------
+// checks shared by the `with` structs below
+
+impl TypedWith {
+    /// The rules of this type's `with` that serde cannot express (see [`WithProblem`]).
+    pub fn check(&self, kind: StepKind) -> Vec<WithProblem> {
+        self.input().check(kind.name())
+    }
+}
+
+/// A problem with a decoded `with`; validation reports it as a diagnostic at [`WithProblem::at`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WithProblem {
+    pub code: Code,
+    pub at: WithPlace,
+    pub message: String,
+    pub label: String,
+    pub help: String,
+}
+
+/// Where in a `with` a [`WithProblem`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WithPlace {
+    /// The `with` mapping itself (the step, when it has no `with`).
+    Whole,
+    /// The value of a field.
+    Field(&'static str),
+    /// One item of a list field.
+    Item(&'static str, usize),
+}
+
+/// Exactly one of fields `a` and `b` must be given.
+fn exactly_one(
+    step_type: &str,
+    (a, has_a): (&str, bool),
+    (b, has_b): (&str, bool),
+) -> Vec<WithProblem> {
+    if has_a != has_b {
+        return Vec::new();
+    }
+    vec![WithProblem {
+        code: Code::BadValue,
+        at: WithPlace::Whole,
+        message: format!("`{step_type}` needs exactly one of `{a}` and `{b}`"),
+        label: (if has_a { "both given" } else { "neither given" }).into(),
+        help: format!("give `{a}: ...` or `{b}: ...`"),
+    }]
+}
+
+/// Each of these fields must hold an `s3://` URL (or a template that renders one).
+fn s3_urls(fields: &[(&'static str, &str)]) -> Vec<WithProblem> {
+    fields
+        .iter()
+        .filter(|(_, text)| !crate::values::is_template(text) && !text.starts_with("s3://"))
+        .map(|&(field, text)| WithProblem {
+            code: Code::BadValue,
+            at: WithPlace::Field(field),
+            message: format!("`{field}` must be an `s3://bucket/prefix` URL"),
+            label: "not an s3:// URL".into(),
+            help: format!("write `s3://{}`", text.trim_start_matches('/')),
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
 // core
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -399,6 +471,18 @@ impl WithInput for ShellWith {
     }
     fn idempotent(&self, default: bool) -> bool {
         self.idempotent.unwrap_or(default)
+    }
+    fn check(&self, _: &'static str) -> Vec<WithProblem> {
+        if !self.argv.is_empty() {
+            return Vec::new();
+        }
+        vec![WithProblem {
+            code: Code::BadValue,
+            at: WithPlace::Field("argv"),
+            message: "`argv` is empty".into(),
+            label: "nothing to run".into(),
+            help: "give the program and its arguments, e.g. `[pg_isready, -h, db]`".into(),
+        }]
     }
 }
 
@@ -518,7 +602,15 @@ pub struct PodsDeleteWith {
     #[serde(default = "no")]
     pub force: Templated<bool>,
 }
-impl WithInput for PodsDeleteWith {}
+impl WithInput for PodsDeleteWith {
+    fn check(&self, step_type: &'static str) -> Vec<WithProblem> {
+        exactly_one(
+            step_type,
+            ("name", self.name.is_some()),
+            ("selector", self.selector.is_some()),
+        )
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -670,7 +762,15 @@ pub struct ApplyWith {
     #[serde(default)]
     pub force_conflicts: bool,
 }
-impl WithInput for ApplyWith {}
+impl WithInput for ApplyWith {
+    fn check(&self, step_type: &'static str) -> Vec<WithProblem> {
+        exactly_one(
+            step_type,
+            ("manifests", !self.manifests.is_empty()),
+            ("file", self.file.is_some()),
+        )
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -733,6 +833,13 @@ impl WithInput for ExecWith {
     }
     fn idempotent(&self, default: bool) -> bool {
         self.idempotent.unwrap_or(default)
+    }
+    fn check(&self, step_type: &'static str) -> Vec<WithProblem> {
+        exactly_one(
+            step_type,
+            ("pod", self.pod.is_some()),
+            ("selector", self.selector.is_some()),
+        )
     }
 }
 
@@ -808,7 +915,11 @@ pub struct S3CopyWith {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
 }
-impl WithInput for S3CopyWith {}
+impl WithInput for S3CopyWith {
+    fn check(&self, _: &'static str) -> Vec<WithProblem> {
+        s3_urls(&[("source", &self.source), ("dest", &self.dest)])
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -842,6 +953,9 @@ impl WithInput for S3SyncWith {
         } else {
             default
         }
+    }
+    fn check(&self, _: &'static str) -> Vec<WithProblem> {
+        s3_urls(&[("source", &self.source), ("dest", &self.dest)])
     }
 }
 
@@ -922,6 +1036,22 @@ impl WithInput for ChangeRecordsWith {
         self.changes
             .iter()
             .all(|c| c.action == ChangeAction::Upsert)
+    }
+    fn check(&self, _: &'static str) -> Vec<WithProblem> {
+        let unnamed =
+            |(_, c): &(usize, &RecordChange)| c.failover.is_some() && c.set_identifier.is_none();
+        self.changes
+            .iter()
+            .enumerate()
+            .filter(unnamed)
+            .map(|(i, _)| WithProblem {
+                code: Code::MissingField,
+                at: WithPlace::Item("changes", i),
+                message: "a failover record needs `set_identifier`".into(),
+                label: "failover without set_identifier".into(),
+                help: "add `set_identifier: primary` (or secondary)".into(),
+            })
+            .collect()
     }
 }
 

@@ -33,7 +33,7 @@ pub use catalog::{Effect, StepKind, TypedWith};
 pub use diagnostic::{Diagnostic, Severity};
 pub use model::Runbook;
 pub use source::SourceFile;
-pub use validate::{Outcome, Validated, validate};
+pub use validate::{Validated, Validation, validate};
 
 /// Hex SHA-256 of bytes (runbook content hashes).
 pub fn sha256_hex(bytes: &[u8]) -> String {

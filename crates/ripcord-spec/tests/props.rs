@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 use ripcord_spec::diagnostic::{Code, render, render_short};
 use ripcord_spec::validate::Phase;
-use ripcord_spec::{Outcome, SourceFile, StepKind, Validated, validate};
+use ripcord_spec::{SourceFile, StepKind, Validated, Validation, validate};
 use serde_json::Value;
 
 fn config(cases: u32) -> ProptestConfig {
@@ -27,7 +27,7 @@ fn config(cases: u32) -> ProptestConfig {
 // ---- checks every outcome must pass ------------------------------------------------------------
 
 /// Validate, render every diagnostic both ways, and check what holds for any input.
-fn validate_and_render(name: &str, text: &str) -> Outcome {
+fn validate_and_render(name: &str, text: &str) -> Validation {
     let outcome = validate(SourceFile::new(name, text));
     let len = text.len();
     for d in &outcome.diagnostics {

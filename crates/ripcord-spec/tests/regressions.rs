@@ -9,11 +9,11 @@ fn minimal(steps: &str) -> String {
     format!("apiVersion: ripcord/v1\nkind: Runbook\nmetadata: {{name: r, version: 1.0.0}}\n{steps}")
 }
 
-fn check(text: &str) -> ripcord_spec::Outcome {
+fn check(text: &str) -> ripcord_spec::Validation {
     validate(SourceFile::new("r.yaml", text))
 }
 
-/// `type: 5` is decoded as the string "5" by serde, but the step-type check (validate.rs
+/// `type: 5` is decoded as the string "5" by serde, but the step-type check (validate/steps.rs
 /// `step_kind`) skips nodes that are not strings: no diagnostic at all, yet no validated
 /// runbook. `ripcord validate` says "valid" and `ripcord plan` panics.
 #[test]
@@ -68,8 +68,8 @@ fn numeric_step_ids_are_checked() {
 }
 
 /// "Did you mean" among equally close candidates is chosen by HashMap iteration order
-/// (validate.rs passes `ids.keys()` of a HashMap to `suggest::closest`, which keeps the last
-/// maximum): the help text changes from run to run.
+/// (validate/needs.rs passes `ids.keys()` of a HashMap to `suggest::closest`, which keeps the
+/// last maximum): the help text changes from run to run.
 #[test]
 fn suggestions_are_deterministic() {
     let text = minimal(
@@ -90,7 +90,7 @@ fn suggestions_are_deterministic() {
     );
 }
 
-/// A reference is located by searching its text in the string (validate.rs `find_in`), so an
+/// A reference is located by searching its text in the string (validate/references.rs `find_in`), so an
 /// unknown `params.hos` is reported at the valid `params.host` before it.
 #[test]
 fn reference_location_is_not_a_prefix_match() {
