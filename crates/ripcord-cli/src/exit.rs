@@ -24,8 +24,8 @@ pub enum Exit {
     Cancelled = 130,
 }
 
-/// How a command ended that did its work (whatever stopped it early is a
-/// [`CliError`](crate::error::CliError)); what it found is printed already.
+/// How a command ended that did its work (whatever stopped it early is a `CliError`); what it
+/// found is printed already.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Done {
     Ok,

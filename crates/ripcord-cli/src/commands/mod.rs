@@ -31,73 +31,9 @@ pub fn dispatch(args: Cli) -> Result<Done, CliError> {
         } => spec::plan(&file, &params, format, globals.color),
         Command::Schema { journal } => spec::schema(journal),
         Command::Completions { shell } => spec::completions(shell),
-        Command::Run {
-            file,
-            params,
-            yes,
-            approve,
-            max_parallel,
-            limits,
-            dry_run,
-            output,
-            metrics_file,
-            lock,
-        } => run::run(
-            &globals,
-            run::RunArgs {
-                file,
-                yes,
-                dry_run,
-                metrics_file,
-                lock,
-                flags: RunFlags {
-                    params,
-                    approve,
-                    max_parallel,
-                    limits,
-                    output,
-                },
-            },
-        ),
-        Command::Resume {
-            run,
-            assume_done,
-            rerun,
-            params,
-            approve,
-            max_parallel,
-            output,
-        } => run::resume(
-            &globals,
-            &run,
-            run::How::Resume { assume_done, rerun },
-            RunFlags {
-                params,
-                approve,
-                max_parallel,
-                limits: Vec::new(),
-                output,
-            },
-        ),
-        Command::Retry {
-            run,
-            step,
-            params,
-            approve,
-            max_parallel,
-            output,
-        } => run::resume(
-            &globals,
-            &run,
-            run::How::Retry(step),
-            RunFlags {
-                params,
-                approve,
-                max_parallel,
-                limits: Vec::new(),
-                output,
-            },
-        ),
+        command @ (Command::Run { .. } | Command::Resume { .. } | Command::Retry { .. }) => {
+            runs(&globals, command)
+        }
         Command::Status { run } => status::status(&globals.runs_dir, run.as_deref()),
         Command::Approve {
             run,
@@ -122,5 +58,79 @@ pub fn dispatch(args: Cli) -> Result<Done, CliError> {
                 runbook,
             },
         ),
+    }
+}
+
+/// `run`, `resume` and `retry` (`dispatch` sends no other command here).
+fn runs(globals: &Globals, command: Command) -> Result<Done, CliError> {
+    match command {
+        Command::Run {
+            file,
+            params,
+            yes,
+            approve,
+            max_parallel,
+            limits,
+            dry_run,
+            output,
+            metrics_file,
+            lock,
+        } => run::run(
+            globals,
+            run::RunArgs {
+                file,
+                yes,
+                dry_run,
+                metrics_file,
+                lock,
+                flags: RunFlags {
+                    params,
+                    approve,
+                    max_parallel,
+                    limits,
+                    output,
+                },
+            },
+        ),
+        Command::Resume {
+            run,
+            assume_done,
+            rerun,
+            params,
+            approve,
+            max_parallel,
+            output,
+        } => run::resume(
+            globals,
+            &run,
+            run::How::Resume { assume_done, rerun },
+            RunFlags {
+                params,
+                approve,
+                max_parallel,
+                limits: Vec::new(),
+                output,
+            },
+        ),
+        Command::Retry {
+            run,
+            step,
+            params,
+            approve,
+            max_parallel,
+            output,
+        } => run::resume(
+            globals,
+            &run,
+            run::How::Retry(step),
+            RunFlags {
+                params,
+                approve,
+                max_parallel,
+                limits: Vec::new(),
+                output,
+            },
+        ),
+        _ => unreachable!("dispatch handles the other commands"),
     }
 }
