@@ -335,8 +335,9 @@ fn of_two_concurrent_locked_runs_exactly_one_proceeds() {
     );
     let mut codes = [ca, cb];
     codes.sort();
-    assert_eq!(codes, [0, 3], "a: {}\nb: {}", a.stderr(), b.stderr());
-    let loser = if ca == 3 { a.stderr() } else { b.stderr() };
+    // 5: locked (docs/cli.md, "Exit codes").
+    assert_eq!(codes, [0, 5], "a: {}\nb: {}", a.stderr(), b.stderr());
+    let loser = if ca == 5 { a.stderr() } else { b.stderr() };
     assert!(loser.contains("is locked by run locked-drill-"), "{loser}");
     // The refused run was never started: only the winner's journal exists, so neither `status`
     // nor `resume` has a half-run to show.

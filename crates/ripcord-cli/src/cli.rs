@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
     name = "ripcord",
     version,
     about = "Declarative disaster-recovery runbooks: validate, plan, run, resume, report.",
-    after_help = "Exit codes: 0 success, 1 invalid runbook/params or failed verification, 2 usage or I/O error,\n3 run failed, 4 resume needs a decision, 130 cancelled. See docs/cli.md."
+    after_help = "Exit codes: 0 success, 1 invalid runbook/params or failed verification, 2 usage or I/O error,\n3 run failed, 4 resume needs a decision, 5 locked by another run or process,\n6 journal or engine failure, 130 cancelled. See docs/cli.md."
 )]
 pub struct Cli {
     /// When to colour diagnostics.
@@ -69,13 +69,6 @@ impl AwsArgs {
             ..ripcord_aws::Settings::default()
         }
     }
-
-    /// The flags of this process's command line. The executor registry is built deep inside
-    /// `run`/`resume`/`retry`; parsing the arguments again there (microseconds) keeps the
-    /// commands' signatures free of AWS settings.
-    pub fn from_command_line() -> AwsArgs {
-        Cli::try_parse().map(|c| c.aws).unwrap_or_default()
-    }
 }
 
 /// Cluster access of `kube.*` steps, as kubectl's flags (a step's `context` wins).
@@ -97,11 +90,15 @@ impl KubeArgs {
             context: self.context.clone(),
         }
     }
+}
 
-    /// The flags of this process's command line (see [`AwsArgs::from_command_line`]).
-    pub fn from_command_line() -> KubeArgs {
-        Cli::try_parse().map(|c| c.kube).unwrap_or_default()
-    }
+/// The global flags, parsed once (in `main`) and handed to the commands that use them.
+pub struct Globals {
+    /// `--color`, decided for this process.
+    pub color: bool,
+    pub runs_dir: PathBuf,
+    pub aws: AwsArgs,
+    pub kube: KubeArgs,
 }
 
 #[derive(Subcommand, Debug)]

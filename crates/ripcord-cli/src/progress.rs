@@ -12,7 +12,7 @@ use ripcord_engine::{EventKind, Record};
 use tokio::sync::broadcast;
 
 use crate::cli::Output;
-use crate::commands::{eprint, print};
+use crate::output::{eprint, print};
 
 pub enum Mode {
     Live,
