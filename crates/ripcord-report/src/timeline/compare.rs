@@ -7,7 +7,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::fmt::{delta, human, md_cell, md_code, stamp};
-use super::{Timeline, Verdict};
+use super::{RunOutcome, StepStatus, Timeline, Verdict};
 use crate::text::cell;
 
 #[derive(Clone, Debug, Serialize)]
@@ -29,9 +29,10 @@ pub struct RunColumn {
     pub version: String,
     pub sha256: String,
     pub start: String,
-    pub outcome: String,
-    #[serde(serialize_with = "super::ser_ms_opt")]
-    pub duration_ms: Option<i64>,
+    pub outcome: RunOutcome,
+    /// Microseconds (JSON: milliseconds).
+    #[serde(rename = "duration_ms", serialize_with = "super::ser_ms_opt")]
+    pub duration_us: Option<i64>,
     pub rto_target: Option<String>,
     pub rto_verdict: Verdict,
     pub verified: bool,
@@ -46,23 +47,24 @@ pub struct StepRow {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct StepCell {
-    pub status: Option<String>,
+    pub status: Option<StepStatus>,
     pub attempts: u32,
-    #[serde(serialize_with = "super::ser_ms_opt")]
-    pub duration_ms: Option<i64>,
+    /// Microseconds (JSON: milliseconds).
+    #[serde(rename = "duration_ms", serialize_with = "super::ser_ms_opt")]
+    pub duration_us: Option<i64>,
     /// Against the previous run's duration of the same step.
-    #[serde(serialize_with = "super::ser_ms_opt")]
-    pub delta_ms: Option<i64>,
+    #[serde(rename = "delta_ms", serialize_with = "super::ser_ms_opt")]
+    pub delta_us: Option<i64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Trend {
-    /// Each run's RTO actual minus the previous run's.
-    #[serde(serialize_with = "ser_ms_vec")]
-    pub deltas_ms: Vec<Option<i64>>,
+    /// Each run's RTO actual minus the previous run's, microseconds (JSON: milliseconds).
+    #[serde(rename = "deltas_ms", serialize_with = "ser_ms_vec")]
+    pub deltas_us: Vec<Option<i64>>,
     /// Last run minus first run.
-    #[serde(serialize_with = "super::ser_ms_opt")]
-    pub first_to_last_ms: Option<i64>,
+    #[serde(rename = "first_to_last_ms", serialize_with = "super::ser_ms_opt")]
+    pub first_to_last_us: Option<i64>,
     pub summary: String,
 }
 
@@ -123,8 +125,8 @@ pub fn compare(timelines: &[Timeline]) -> Comparison {
             version: t.run.version.clone(),
             sha256: t.run.sha256.clone(),
             start: t.run.start.clone(),
-            outcome: t.run.outcome.clone(),
-            duration_ms: t.run.duration_ms,
+            outcome: t.run.outcome,
+            duration_us: t.run.duration_us,
             rto_target: t.objectives.rto.target.clone(),
             rto_verdict: t.objectives.rto.verdict,
             verified: t.verification.ok,
@@ -153,12 +155,12 @@ pub fn compare(timelines: &[Timeline]) -> Comparison {
                 .iter()
                 .map(|m| {
                     let s = m.get(id.as_str());
-                    let d = s.and_then(|s| s.duration_ms);
+                    let d = s.and_then(|s| s.duration_us);
                     let cell = StepCell {
-                        status: s.map(|s| s.status.clone()),
+                        status: s.map(|s| s.status),
                         attempts: s.map_or(0, |s| s.attempts),
-                        duration_ms: d,
-                        delta_ms: prev.zip(d).map(|(p, d)| d - p),
+                        duration_us: d,
+                        delta_us: prev.zip(d).map(|(p, d)| d - p),
                     };
                     if d.is_some() {
                         prev = d;
@@ -173,7 +175,7 @@ pub fn compare(timelines: &[Timeline]) -> Comparison {
         })
         .collect();
 
-    let actuals: Vec<Option<i64>> = runs.iter().map(|r| r.duration_ms).collect();
+    let actuals: Vec<Option<i64>> = runs.iter().map(|r| r.duration_us).collect();
     let mut deltas = vec![None];
     for w in actuals.windows(2) {
         deltas.push(w[0].zip(w[1]).map(|(a, b)| b - a));
@@ -219,8 +221,8 @@ pub fn compare(timelines: &[Timeline]) -> Comparison {
         runs,
         steps,
         rto_trend: Trend {
-            deltas_ms: deltas,
-            first_to_last_ms: first_to_last,
+            deltas_us: deltas,
+            first_to_last_us: first_to_last,
             summary,
         },
         warnings,
@@ -234,10 +236,10 @@ pub fn json(c: &Comparison) -> String {
 }
 
 fn duration_cell(c: &StepCell) -> String {
-    match (c.duration_ms, &c.status) {
+    match (c.duration_us, c.status) {
         (Some(d), _) => {
             let mut s = human(d);
-            if let Some(dl) = c.delta_ms {
+            if let Some(dl) = c.delta_us {
                 let _ = write!(s, " ({})", delta(dl));
             }
             if c.attempts > 1 {
@@ -245,13 +247,13 @@ fn duration_cell(c: &StepCell) -> String {
             }
             s
         }
-        (None, Some(status)) => status.clone(),
+        (None, Some(status)) => status.to_string(),
         (None, None) => "—".into(),
     }
 }
 
 fn rto_cell(r: &RunColumn, d: Option<i64>) -> String {
-    let mut s = r.duration_ms.map_or("unfinished".into(), human);
+    let mut s = r.duration_us.map_or("unfinished".into(), human);
     if let Some(d) = d {
         let _ = write!(s, " ({})", delta(d));
     }
@@ -286,7 +288,7 @@ pub fn text(c: &Comparison) -> String {
             stamp(&r.start),
             r.outcome,
             r.rto_target.as_deref().unwrap_or("none"),
-            rto_cell(r, c.rto_trend.deltas_ms.get(n).copied().flatten())
+            rto_cell(r, c.rto_trend.deltas_us.get(n).copied().flatten())
         );
     }
     let width = c
@@ -354,9 +356,9 @@ pub fn markdown(c: &Comparison) -> String {
             md_cell(&r.version),
             stamp(&r.start),
             r.outcome,
-            r.duration_ms.map_or("unfinished".into(), human),
+            r.duration_us.map_or("unfinished".into(), human),
             c.rto_trend
-                .deltas_ms
+                .deltas_us
                 .get(n)
                 .copied()
                 .flatten()

@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use super::fmt::{html_escape as esc, human, offset};
-use super::{MarkKind, SegmentKind, StepTimeline, Timeline};
+use super::{MarkKind, SegmentKind, StepStatus, StepTimeline, Timeline};
 
 const WIDTH: f64 = 1100.0;
 const LABEL: f64 = 230.0;
@@ -105,7 +105,7 @@ fn tick_step(span: i64) -> i64 {
 /// (its last steps, if it alone is too long) and then the earliest others; and how many were
 /// left out.
 fn rows(t: &Timeline) -> (Vec<&StepTimeline>, usize) {
-    let key = |s: &&StepTimeline| (s.start_ms.unwrap_or(i64::MAX), s.end_ms.unwrap_or(i64::MAX));
+    let key = |s: &&StepTimeline| (s.start_us.unwrap_or(i64::MAX), s.end_us.unwrap_or(i64::MAX));
     let mut ordered: Vec<&StepTimeline> = t.steps.iter().collect();
     ordered.sort_by_key(key);
     if ordered.len() <= MAX_ROWS {
@@ -216,12 +216,12 @@ pub fn svg(t: &Timeline) -> String {
                     .map(|n| format!(" ({n})"))
                     .unwrap_or_default(),
                 s.status,
-                s.duration_ms
+                s.duration_us
                     .map(|d| format!(", {}", human(d)))
                     .unwrap_or_default()
             ))
         );
-        if s.status == "skipped" || s.segments.is_empty() {
+        if s.status == StepStatus::Skipped || s.segments.is_empty() {
             let _ = writeln!(
                 o,
                 r##"<text x="{}" y="{}" font-size="11" font-style="italic" fill="#607d8b">{}</text>"##,
@@ -240,8 +240,8 @@ pub fn svg(t: &Timeline) -> String {
         for seg in &s.segments {
             let st = style(seg.kind);
             let h = BAR * st.height;
-            let x0 = x(seg.start_ms);
-            let w = (x(seg.end_ms) - x0).max(2.0);
+            let x0 = x(seg.start_us);
+            let w = (x(seg.end_us) - x0).max(2.0);
             let attempt = seg.attempt.map(|a| format!(" {a}")).unwrap_or_default();
             let _ = writeln!(
                 o,
@@ -253,15 +253,15 @@ pub fn svg(t: &Timeline) -> String {
                     "{}: {}{attempt}, {} ({} → {})",
                     s.id,
                     st.label,
-                    human(seg.end_ms - seg.start_ms),
-                    offset(seg.start_ms),
-                    offset(seg.end_ms)
+                    human(seg.end_us - seg.start_us),
+                    offset(seg.start_us),
+                    offset(seg.end_us)
                 )),
             );
         }
         for m in &s.marks {
-            let mx = x(m.at_ms);
-            let title = esc(&format!("{}: {} at {}", s.id, m.label, offset(m.at_ms)));
+            let mx = x(m.at_us);
+            let title = esc(&format!("{}: {} at {}", s.id, m.label, offset(m.at_us)));
             match m.kind {
                 MarkKind::Poll => {
                     let _ = writeln!(
