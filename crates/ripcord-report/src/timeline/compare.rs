@@ -79,6 +79,33 @@ pub const SCHEMA: &str = "ripcord.timeline-compare/v1";
 pub fn compare(timelines: &[Timeline]) -> Comparison {
     let mut ordered: Vec<&Timeline> = timelines.iter().collect();
     ordered.sort_by(|a, b| a.run.start.cmp(&b.run.start));
+    let runs: Vec<RunColumn> = ordered
+        .iter()
+        .map(|t| RunColumn {
+            run_id: t.run.run_id.clone(),
+            runbook: t.run.runbook.clone(),
+            version: t.run.version.clone(),
+            sha256: t.run.sha256.clone(),
+            start: t.run.start.clone(),
+            outcome: t.run.outcome,
+            duration_us: t.run.duration_us,
+            rto_target: t.objectives.rto.target.clone(),
+            rto_verdict: t.objectives.rto.verdict,
+            verified: t.verification.ok,
+        })
+        .collect();
+
+    Comparison {
+        schema: SCHEMA,
+        steps: step_rows(&ordered),
+        rto_trend: rto_trend(&runs),
+        warnings: warnings(&ordered),
+        runs,
+    }
+}
+
+/// What makes the comparison less meaningful.
+fn warnings(ordered: &[&Timeline]) -> Vec<String> {
     let mut warnings = Vec::new();
     if let Some(first) = ordered.first() {
         for t in &ordered[1..] {
@@ -102,7 +129,7 @@ pub fn compare(timelines: &[Timeline]) -> Comparison {
             }
         }
     }
-    for t in &ordered {
+    for t in ordered {
         if !t.verification.ok {
             warnings.push(format!(
                 "run {}: JOURNAL FAILED VERIFICATION at line {} ({}); only its {} verified events are compared",
@@ -116,38 +143,25 @@ pub fn compare(timelines: &[Timeline]) -> Comparison {
             warnings.push(format!("run {} was a dry run", t.run.run_id));
         }
     }
+    warnings
+}
 
-    let runs: Vec<RunColumn> = ordered
-        .iter()
-        .map(|t| RunColumn {
-            run_id: t.run.run_id.clone(),
-            runbook: t.run.runbook.clone(),
-            version: t.run.version.clone(),
-            sha256: t.run.sha256.clone(),
-            start: t.run.start.clone(),
-            outcome: t.run.outcome,
-            duration_us: t.run.duration_us,
-            rto_target: t.objectives.rto.target.clone(),
-            rto_verdict: t.objectives.rto.verdict,
-            verified: t.verification.ok,
-        })
-        .collect();
-
-    // Steps in order of first appearance across the runs.
+/// One row per step, in order of first appearance across the runs.
+fn step_rows(ordered: &[&Timeline]) -> Vec<StepRow> {
     let mut order: Vec<String> = Vec::new();
     let mut seen: HashMap<String, ()> = HashMap::new();
     let per_run: Vec<HashMap<&str, &super::StepTimeline>> = ordered
         .iter()
         .map(|t| t.steps.iter().map(|s| (s.id.as_str(), s)).collect())
         .collect();
-    for t in &ordered {
+    for t in ordered {
         for s in &t.steps {
             if seen.insert(s.id.clone(), ()).is_none() {
                 order.push(s.id.clone());
             }
         }
     }
-    let steps = order
+    order
         .into_iter()
         .map(|id| {
             let mut prev: Option<i64> = None;
@@ -173,8 +187,10 @@ pub fn compare(timelines: &[Timeline]) -> Comparison {
                 runs: cells,
             }
         })
-        .collect();
+        .collect()
+}
 
+fn rto_trend(runs: &[RunColumn]) -> Trend {
     let actuals: Vec<Option<i64>> = runs.iter().map(|r| r.duration_us).collect();
     let mut deltas = vec![None];
     for w in actuals.windows(2) {
@@ -215,17 +231,10 @@ pub fn compare(timelines: &[Timeline]) -> Comparison {
             format!("fewer than two runs finished, so there is no trend. RTO verdicts: {verdicts}.")
         }
     };
-
-    Comparison {
-        schema: SCHEMA,
-        runs,
-        steps,
-        rto_trend: Trend {
-            deltas_us: deltas,
-            first_to_last_us: first_to_last,
-            summary,
-        },
-        warnings,
+    Trend {
+        deltas_us: deltas,
+        first_to_last_us: first_to_last,
+        summary,
     }
 }
 
