@@ -32,15 +32,19 @@ fn fixture_runbook() -> ripcord_spec::Validated {
     outcome.validated.expect("the fixture runbook is valid")
 }
 
-/// The recorded runs, oldest first: the incident (fails, compensates), then the drill.
-fn recorded(which: usize, runbook: Option<&RunbookSteps>) -> Timeline {
+/// The recorded journals, oldest first: the incident (fails, compensates), then the drill.
+fn fixture_journals() -> Vec<PathBuf> {
     let runs = root().join("tests/fixtures/timeline/runs");
     let mut ids: Vec<_> = std::fs::read_dir(&runs)
         .unwrap()
-        .map(|e| e.unwrap().path())
+        .map(|e| e.unwrap().path().join("journal.jsonl"))
         .collect();
     ids.sort();
-    let report = journal::verify(&ids[which].join("journal.jsonl")).unwrap();
+    ids
+}
+
+fn recorded(which: usize, runbook: Option<&RunbookSteps>) -> Timeline {
+    let report = journal::verify(&fixture_journals()[which]).unwrap();
     assert!(report.problem.is_none(), "the fixture journals verify");
     timeline::build(&report.records, Verification::from_report(&report), runbook)
 }
@@ -382,4 +386,41 @@ fn a_journal_of_typed_events_with_every_kind() {
     let t = timeline::build(&records, Verification::verified(records.len()), None);
     insta::assert_snapshot!("every-event-md", timeline::markdown(&t));
     insta::assert_snapshot!("every-event-json", timeline::json(&t));
+}
+
+#[test]
+fn every_recorded_line_reads_as_its_typed_event() {
+    for path in fixture_journals() {
+        let report = journal::verify(&path).unwrap();
+        for r in &report.records {
+            if let Err(e) = r.event() {
+                panic!("{}: line {}: {e}", path.display(), r.seq);
+            }
+        }
+    }
+}
+
+/// A line no ripcord wrote (its data is not its event's shape) is listed as unreadable, and a
+/// step it starts still starts.
+#[test]
+fn an_unreadable_line_is_listed_and_still_starts_its_step() {
+    let mut records = journal_of(vec![(0.0, None, None, RunStarted::default().into())]);
+    let mut odd = journal_of(vec![
+        (0.0, None, None, RunStarted::default().into()),
+        (1.0, Some("x"), Some(1), started("shell", Effect::Read, 1)),
+    ])
+    .pop()
+    .unwrap();
+    odd.data = json!({"type": "shell"});
+    records.push(odd);
+    let t = timeline::build(&records, Verification::verified(records.len()), None);
+    assert_eq!(t.steps[0].status, "running");
+    assert_eq!(t.steps[0].step_type, None);
+    assert!(
+        t.events[1]
+            .detail
+            .starts_with("(data not readable: missing field"),
+        "{}",
+        t.events[1].detail
+    );
 }
