@@ -153,6 +153,8 @@ impl At<'_> {
             at: self.ts(),
             at_us: self.t,
             step: step.to_owned(),
+            // An attempt's or step's failure names the attempt; a refused decision (a note)
+            // and a compensation belong to no attempt.
             attempt: match kind {
                 FailureKind::Attempt | FailureKind::Step => self.record.attempt,
                 FailureKind::Compensation | FailureKind::ApprovalRefused => None,
@@ -172,6 +174,7 @@ struct Finished {
     failed_steps: Vec<String>,
 }
 
+/// The timeline so far, while the records are read in order.
 struct Builder {
     /// The first record's time, microseconds since the epoch.
     t0: i64,
