@@ -79,7 +79,7 @@ fn a_backup_age_output_measures_the_rpo() {
     ]);
     let t = build(&records);
     assert_eq!(t.objectives.rpo.verdict, Verdict::Missed);
-    assert_eq!(t.objectives.rpo.actual_ms, Some(1_260_000_000));
+    assert_eq!(t.objectives.rpo.actual_us, Some(1_260_000_000));
     assert!(
         t.objectives.rpo.explanation.contains("MISSED by 6m 0s"),
         "{}",
@@ -188,7 +188,7 @@ fn a_rejected_approval_names_who_and_when() {
     let a = &t.approvals[0];
     assert_eq!(a.decision, "rejected");
     assert_eq!(a.by.as_deref(), Some("erin"));
-    assert_eq!(a.waited_ms, Some(8_800_000));
+    assert_eq!(a.waited_us, Some(8_800_000));
     assert_eq!(a.refused.len(), 1);
     let go = &t.steps[0];
     let kinds: Vec<SegmentKind> = go.segments.iter().map(|s| s.kind).collect();
@@ -263,12 +263,12 @@ fn a_crashed_and_resumed_run_shows_the_interruption_and_who_continued() {
     assert_eq!(copy.attempts, 2);
     assert_eq!(copy.segments[0].kind, SegmentKind::FailedAttempt);
     assert_eq!(
-        copy.segments[0].end_ms, 500_000,
+        copy.segments[0].end_us, 500_000,
         "ends at the last record before the stop"
     );
     assert!(t.failures[0].message.starts_with("interrupted"));
     // The downtime counts: RTO is wall-clock.
-    assert_eq!(t.run.duration_ms, Some(121_100_000));
+    assert_eq!(t.run.duration_us, Some(121_100_000));
     let md = timeline::markdown(&t);
     assert!(
         md.contains("| Run by | dana@ops1; resume by frank@ops2 at 2025-03-01 10:02:00.000 UTC |"),
@@ -394,12 +394,12 @@ fn the_critical_path_follows_needs_when_the_runbook_is_known() {
     let t = timeline::build(&records, Verification::verified(records.len()), Some(&rb));
     assert_eq!(t.critical_path.source, "runbook");
     assert_eq!(path_of(&t), ["e", "f"]);
-    assert_eq!(t.critical_path.steps[1].waited_ms, 3_000_000);
+    assert_eq!(t.critical_path.steps[1].waited_us, 3_000_000);
     // With needs known, f's wait for a slot shows as a queued segment.
     let f = t.steps.iter().find(|s| s.id == "f").unwrap();
     assert_eq!(f.segments[0].kind, SegmentKind::Waiting);
     assert_eq!(
-        (f.segments[0].start_ms, f.segments[0].end_ms),
+        (f.segments[0].start_us, f.segments[0].end_us),
         (1_500_000, 4_500_000)
     );
 }
@@ -513,7 +513,7 @@ fn comparing_runs_orders_them_by_start() {
     let c = compare::compare(&[tb, ta]);
     assert!(c.runs[0].start < c.runs[1].start);
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
-    assert_eq!(c.rto_trend.deltas_ms.len(), 2);
-    assert!(c.rto_trend.deltas_ms[0].is_none());
-    assert!(c.rto_trend.deltas_ms[1].is_some());
+    assert_eq!(c.rto_trend.deltas_us.len(), 2);
+    assert!(c.rto_trend.deltas_us[0].is_none());
+    assert!(c.rto_trend.deltas_us[1].is_some());
 }

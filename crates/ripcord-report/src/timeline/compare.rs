@@ -7,7 +7,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::fmt::{delta, human, md_cell, md_code, stamp};
-use super::{Timeline, Verdict};
+use super::{RunOutcome, StepStatus, Timeline, Verdict};
 use crate::text::cell;
 
 #[derive(Clone, Debug, Serialize)]
@@ -29,9 +29,10 @@ pub struct RunColumn {
     pub version: String,
     pub sha256: String,
     pub start: String,
-    pub outcome: String,
-    #[serde(serialize_with = "super::ser_ms_opt")]
-    pub duration_ms: Option<i64>,
+    pub outcome: RunOutcome,
+    /// Microseconds (JSON: milliseconds).
+    #[serde(rename = "duration_ms", serialize_with = "super::ser_ms_opt")]
+    pub duration_us: Option<i64>,
     pub rto_target: Option<String>,
     pub rto_verdict: Verdict,
     pub verified: bool,
@@ -46,23 +47,24 @@ pub struct StepRow {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct StepCell {
-    pub status: Option<String>,
+    pub status: Option<StepStatus>,
     pub attempts: u32,
-    #[serde(serialize_with = "super::ser_ms_opt")]
-    pub duration_ms: Option<i64>,
+    /// Microseconds (JSON: milliseconds).
+    #[serde(rename = "duration_ms", serialize_with = "super::ser_ms_opt")]
+    pub duration_us: Option<i64>,
     /// Against the previous run's duration of the same step.
-    #[serde(serialize_with = "super::ser_ms_opt")]
-    pub delta_ms: Option<i64>,
+    #[serde(rename = "delta_ms", serialize_with = "super::ser_ms_opt")]
+    pub delta_us: Option<i64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Trend {
-    /// Each run's RTO actual minus the previous run's.
-    #[serde(serialize_with = "ser_ms_vec")]
-    pub deltas_ms: Vec<Option<i64>>,
+    /// Each run's RTO actual minus the previous run's, microseconds (JSON: milliseconds).
+    #[serde(rename = "deltas_ms", serialize_with = "ser_ms_vec")]
+    pub deltas_us: Vec<Option<i64>>,
     /// Last run minus first run.
-    #[serde(serialize_with = "super::ser_ms_opt")]
-    pub first_to_last_ms: Option<i64>,
+    #[serde(rename = "first_to_last_ms", serialize_with = "super::ser_ms_opt")]
+    pub first_to_last_us: Option<i64>,
     pub summary: String,
 }
 
@@ -77,6 +79,33 @@ pub const SCHEMA: &str = "ripcord.timeline-compare/v1";
 pub fn compare(timelines: &[Timeline]) -> Comparison {
     let mut ordered: Vec<&Timeline> = timelines.iter().collect();
     ordered.sort_by(|a, b| a.run.start.cmp(&b.run.start));
+    let runs: Vec<RunColumn> = ordered
+        .iter()
+        .map(|t| RunColumn {
+            run_id: t.run.run_id.clone(),
+            runbook: t.run.runbook.clone(),
+            version: t.run.version.clone(),
+            sha256: t.run.sha256.clone(),
+            start: t.run.start.clone(),
+            outcome: t.run.outcome,
+            duration_us: t.run.duration_us,
+            rto_target: t.objectives.rto.target.clone(),
+            rto_verdict: t.objectives.rto.verdict,
+            verified: t.verification.ok,
+        })
+        .collect();
+
+    Comparison {
+        schema: SCHEMA,
+        steps: step_rows(&ordered),
+        rto_trend: rto_trend(&runs),
+        warnings: warnings(&ordered),
+        runs,
+    }
+}
+
+/// What makes the comparison less meaningful.
+fn warnings(ordered: &[&Timeline]) -> Vec<String> {
     let mut warnings = Vec::new();
     if let Some(first) = ordered.first() {
         for t in &ordered[1..] {
@@ -100,7 +129,7 @@ pub fn compare(timelines: &[Timeline]) -> Comparison {
             }
         }
     }
-    for t in &ordered {
+    for t in ordered {
         if !t.verification.ok {
             warnings.push(format!(
                 "run {}: JOURNAL FAILED VERIFICATION at line {} ({}); only its {} verified events are compared",
@@ -114,38 +143,25 @@ pub fn compare(timelines: &[Timeline]) -> Comparison {
             warnings.push(format!("run {} was a dry run", t.run.run_id));
         }
     }
+    warnings
+}
 
-    let runs: Vec<RunColumn> = ordered
-        .iter()
-        .map(|t| RunColumn {
-            run_id: t.run.run_id.clone(),
-            runbook: t.run.runbook.clone(),
-            version: t.run.version.clone(),
-            sha256: t.run.sha256.clone(),
-            start: t.run.start.clone(),
-            outcome: t.run.outcome.clone(),
-            duration_ms: t.run.duration_ms,
-            rto_target: t.objectives.rto.target.clone(),
-            rto_verdict: t.objectives.rto.verdict,
-            verified: t.verification.ok,
-        })
-        .collect();
-
-    // Steps in order of first appearance across the runs.
+/// One row per step, in order of first appearance across the runs.
+fn step_rows(ordered: &[&Timeline]) -> Vec<StepRow> {
     let mut order: Vec<String> = Vec::new();
     let mut seen: HashMap<String, ()> = HashMap::new();
     let per_run: Vec<HashMap<&str, &super::StepTimeline>> = ordered
         .iter()
         .map(|t| t.steps.iter().map(|s| (s.id.as_str(), s)).collect())
         .collect();
-    for t in &ordered {
+    for t in ordered {
         for s in &t.steps {
             if seen.insert(s.id.clone(), ()).is_none() {
                 order.push(s.id.clone());
             }
         }
     }
-    let steps = order
+    order
         .into_iter()
         .map(|id| {
             let mut prev: Option<i64> = None;
@@ -153,12 +169,12 @@ pub fn compare(timelines: &[Timeline]) -> Comparison {
                 .iter()
                 .map(|m| {
                     let s = m.get(id.as_str());
-                    let d = s.and_then(|s| s.duration_ms);
+                    let d = s.and_then(|s| s.duration_us);
                     let cell = StepCell {
-                        status: s.map(|s| s.status.clone()),
+                        status: s.map(|s| s.status),
                         attempts: s.map_or(0, |s| s.attempts),
-                        duration_ms: d,
-                        delta_ms: prev.zip(d).map(|(p, d)| d - p),
+                        duration_us: d,
+                        delta_us: prev.zip(d).map(|(p, d)| d - p),
                     };
                     if d.is_some() {
                         prev = d;
@@ -171,9 +187,11 @@ pub fn compare(timelines: &[Timeline]) -> Comparison {
                 runs: cells,
             }
         })
-        .collect();
+        .collect()
+}
 
-    let actuals: Vec<Option<i64>> = runs.iter().map(|r| r.duration_ms).collect();
+fn rto_trend(runs: &[RunColumn]) -> Trend {
+    let actuals: Vec<Option<i64>> = runs.iter().map(|r| r.duration_us).collect();
     let mut deltas = vec![None];
     for w in actuals.windows(2) {
         deltas.push(w[0].zip(w[1]).map(|(a, b)| b - a));
@@ -213,17 +231,10 @@ pub fn compare(timelines: &[Timeline]) -> Comparison {
             format!("fewer than two runs finished, so there is no trend. RTO verdicts: {verdicts}.")
         }
     };
-
-    Comparison {
-        schema: SCHEMA,
-        runs,
-        steps,
-        rto_trend: Trend {
-            deltas_ms: deltas,
-            first_to_last_ms: first_to_last,
-            summary,
-        },
-        warnings,
+    Trend {
+        deltas_us: deltas,
+        first_to_last_us: first_to_last,
+        summary,
     }
 }
 
@@ -234,10 +245,10 @@ pub fn json(c: &Comparison) -> String {
 }
 
 fn duration_cell(c: &StepCell) -> String {
-    match (c.duration_ms, &c.status) {
+    match (c.duration_us, c.status) {
         (Some(d), _) => {
             let mut s = human(d);
-            if let Some(dl) = c.delta_ms {
+            if let Some(dl) = c.delta_us {
                 let _ = write!(s, " ({})", delta(dl));
             }
             if c.attempts > 1 {
@@ -245,13 +256,13 @@ fn duration_cell(c: &StepCell) -> String {
             }
             s
         }
-        (None, Some(status)) => status.clone(),
+        (None, Some(status)) => status.to_string(),
         (None, None) => "—".into(),
     }
 }
 
 fn rto_cell(r: &RunColumn, d: Option<i64>) -> String {
-    let mut s = r.duration_ms.map_or("unfinished".into(), human);
+    let mut s = r.duration_us.map_or("unfinished".into(), human);
     if let Some(d) = d {
         let _ = write!(s, " ({})", delta(d));
     }
@@ -286,7 +297,7 @@ pub fn text(c: &Comparison) -> String {
             stamp(&r.start),
             r.outcome,
             r.rto_target.as_deref().unwrap_or("none"),
-            rto_cell(r, c.rto_trend.deltas_ms.get(n).copied().flatten())
+            rto_cell(r, c.rto_trend.deltas_us.get(n).copied().flatten())
         );
     }
     let width = c
@@ -354,9 +365,9 @@ pub fn markdown(c: &Comparison) -> String {
             md_cell(&r.version),
             stamp(&r.start),
             r.outcome,
-            r.duration_ms.map_or("unfinished".into(), human),
+            r.duration_us.map_or("unfinished".into(), human),
             c.rto_trend
-                .deltas_ms
+                .deltas_us
                 .get(n)
                 .copied()
                 .flatten()

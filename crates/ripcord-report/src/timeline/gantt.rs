@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use super::fmt::{html_escape as esc, human, offset};
-use super::{MarkKind, SegmentKind, StepTimeline, Timeline};
+use super::{MarkKind, SegmentKind, StepStatus, StepTimeline, Timeline};
 
 const WIDTH: f64 = 1100.0;
 const LABEL: f64 = 230.0;
@@ -105,7 +105,7 @@ fn tick_step(span: i64) -> i64 {
 /// (its last steps, if it alone is too long) and then the earliest others; and how many were
 /// left out.
 fn rows(t: &Timeline) -> (Vec<&StepTimeline>, usize) {
-    let key = |s: &&StepTimeline| (s.start_ms.unwrap_or(i64::MAX), s.end_ms.unwrap_or(i64::MAX));
+    let key = |s: &&StepTimeline| (s.start_us.unwrap_or(i64::MAX), s.end_us.unwrap_or(i64::MAX));
     let mut ordered: Vec<&StepTimeline> = t.steps.iter().collect();
     ordered.sort_by_key(key);
     if ordered.len() <= MAX_ROWS {
@@ -137,8 +137,7 @@ fn rows(t: &Timeline) -> (Vec<&StepTimeline>, usize) {
 pub fn svg(t: &Timeline) -> String {
     let (rows, left_out) = rows(t);
     let span = t.span_us.max(1);
-    let plot = WIDTH - LABEL - RIGHT;
-    let x = |us: i64| LABEL + (us.clamp(0, span) as f64 / span as f64) * plot;
+    let x = Scale { span };
     let legend_top = TOP + rows.len() as f64 * ROW + 16.0;
     let height = legend_top + 3.0 * 22.0 + 8.0;
     let mut o = String::with_capacity(4096 + rows.len() * 600);
@@ -158,13 +157,43 @@ pub fn svg(t: &Timeline) -> String {
         span_h = human(span),
     );
 
-    // Axis and grid.
+    axis(&mut o, &x, rows.len());
+    for (n, s) in rows.iter().enumerate() {
+        step_row(&mut o, &x, n, s);
+    }
+    if left_out > 0 {
+        let _ = writeln!(
+            o,
+            r##"<text x="{LABEL}" y="{:.1}" font-size="11" fill="#b71c1c">{left_out} more steps are not drawn (the critical path is); see the tables.</text>"##,
+            TOP + rows.len() as f64 * ROW + 12.0
+        );
+    }
+
+    legend(&mut o, legend_top);
+    o
+}
+
+/// Time across: microseconds since the start to x.
+struct Scale {
+    span: i64,
+}
+
+impl Scale {
+    fn x(&self, us: i64) -> f64 {
+        let plot = WIDTH - LABEL - RIGHT;
+        LABEL + (us.clamp(0, self.span) as f64 / self.span as f64) * plot
+    }
+}
+
+/// Ticks with their offsets, and the grid lines down through `rows` rows.
+fn axis(o: &mut String, x: &Scale, rows: usize) {
+    let span = x.span;
     let step = tick_step(span);
-    let grid_bottom = TOP + rows.len() as f64 * ROW;
+    let grid_bottom = TOP + rows as f64 * ROW;
     let _ = writeln!(o, r##"<g class="axis" font-size="11" fill="#455a64">"##);
     let mut tick = 0;
     while tick <= span {
-        let tx = x(tick);
+        let tx = x.x(tick);
         let _ = writeln!(
             o,
             r##"<line x1="{tx:.1}" y1="{y1}" x2="{tx:.1}" y2="{grid_bottom}" stroke="#cfd8dc" stroke-width="1"/><text x="{tx:.1}" y="{ty}" text-anchor="middle">{label}</text>"##,
@@ -175,143 +204,141 @@ pub fn svg(t: &Timeline) -> String {
         tick += step;
     }
     let _ = writeln!(o, "</g>");
+}
 
-    for (n, s) in rows.iter().enumerate() {
-        let top = TOP + n as f64 * ROW;
-        let mid = top + ROW / 2.0;
-        if n % 2 == 1 {
-            let _ = writeln!(
-                o,
-                r##"<rect x="0" y="{top}" width="{WIDTH}" height="{ROW}" fill="#f5f7f8"/>"##
-            );
-        }
-        if s.on_critical_path {
-            let _ = writeln!(
-                o,
-                r##"<rect x="0" y="{}" width="4" height="{}" fill="#0d47a1"><title>on the critical path</title></rect>"##,
-                top + 2.0,
-                ROW - 4.0
-            );
-        }
-        let label = if s.id.chars().count() > 30 {
-            format!("{}…", s.id.chars().take(29).collect::<String>())
-        } else {
-            s.id.clone()
-        };
+/// Step `n`'s row: its label, segments and marks.
+fn step_row(o: &mut String, x: &Scale, n: usize, s: &StepTimeline) {
+    let top = TOP + n as f64 * ROW;
+    let mid = top + ROW / 2.0;
+    if n % 2 == 1 {
         let _ = writeln!(
             o,
-            r##"<text x="10" y="{}" font-size="12" font-family="ui-monospace, SFMono-Regular, Menlo, Consolas, monospace" fill="#1b1f23"{}>{}<title>{}</title></text>"##,
+            r##"<rect x="0" y="{top}" width="{WIDTH}" height="{ROW}" fill="#f5f7f8"/>"##
+        );
+    }
+    if s.on_critical_path {
+        let _ = writeln!(
+            o,
+            r##"<rect x="0" y="{}" width="4" height="{}" fill="#0d47a1"><title>on the critical path</title></rect>"##,
+            top + 2.0,
+            ROW - 4.0
+        );
+    }
+    let label = if s.id.chars().count() > 30 {
+        format!("{}…", s.id.chars().take(29).collect::<String>())
+    } else {
+        s.id.clone()
+    };
+    let _ = writeln!(
+        o,
+        r##"<text x="10" y="{}" font-size="12" font-family="ui-monospace, SFMono-Regular, Menlo, Consolas, monospace" fill="#1b1f23"{}>{}<title>{}</title></text>"##,
+        mid + 4.0,
+        if s.on_critical_path {
+            r#" font-weight="700""#
+        } else {
+            ""
+        },
+        esc(&label),
+        esc(&format!(
+            "{}{} — {}{}",
+            s.id,
+            s.name
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default(),
+            s.status,
+            s.duration_us
+                .map(|d| format!(", {}", human(d)))
+                .unwrap_or_default()
+        ))
+    );
+    if s.status == StepStatus::Skipped || s.segments.is_empty() {
+        let _ = writeln!(
+            o,
+            r##"<text x="{}" y="{}" font-size="11" font-style="italic" fill="#607d8b">{}</text>"##,
+            LABEL + 4.0,
             mid + 4.0,
-            if s.on_critical_path {
-                r#" font-weight="700""#
-            } else {
-                ""
-            },
-            esc(&label),
             esc(&format!(
-                "{}{} — {}{}",
-                s.id,
-                s.name
-                    .as_deref()
-                    .map(|n| format!(" ({n})"))
-                    .unwrap_or_default(),
+                "{}{}",
                 s.status,
-                s.duration_ms
-                    .map(|d| format!(", {}", human(d)))
+                s.detail
+                    .as_deref()
+                    .map(|d| format!(": {d}"))
                     .unwrap_or_default()
             ))
         );
-        if s.status == "skipped" || s.segments.is_empty() {
-            let _ = writeln!(
-                o,
-                r##"<text x="{}" y="{}" font-size="11" font-style="italic" fill="#607d8b">{}</text>"##,
-                LABEL + 4.0,
-                mid + 4.0,
-                esc(&format!(
-                    "{}{}",
-                    s.status,
-                    s.detail
-                        .as_deref()
-                        .map(|d| format!(": {d}"))
-                        .unwrap_or_default()
-                ))
-            );
-        }
-        for seg in &s.segments {
-            let st = style(seg.kind);
-            let h = BAR * st.height;
-            let x0 = x(seg.start_ms);
-            let w = (x(seg.end_ms) - x0).max(2.0);
-            let attempt = seg.attempt.map(|a| format!(" {a}")).unwrap_or_default();
-            let _ = writeln!(
-                o,
-                r##"<rect class="seg {cls}" x="{x0:.2}" y="{:.1}" width="{w:.2}" height="{h:.1}" fill="{fill}" stroke="#263238" stroke-width="0.6"><title>{title}</title></rect>"##,
-                mid - h / 2.0,
-                cls = format!("{:?}", seg.kind).to_ascii_lowercase(),
-                fill = st.fill,
-                title = esc(&format!(
-                    "{}: {}{attempt}, {} ({} → {})",
-                    s.id,
-                    st.label,
-                    human(seg.end_ms - seg.start_ms),
-                    offset(seg.start_ms),
-                    offset(seg.end_ms)
-                )),
-            );
-        }
-        for m in &s.marks {
-            let mx = x(m.at_ms);
-            let title = esc(&format!("{}: {} at {}", s.id, m.label, offset(m.at_ms)));
-            match m.kind {
-                MarkKind::Poll => {
-                    let _ = writeln!(
-                        o,
-                        r##"<line x1="{mx:.2}" y1="{:.1}" x2="{mx:.2}" y2="{:.1}" stroke="#37474f" stroke-width="1.5"><title>{title}</title></line>"##,
-                        mid - BAR / 2.0 - 3.0,
-                        mid - BAR / 2.0 + 3.0,
-                    );
-                }
-                MarkKind::GatePassed | MarkKind::GateFailed => {
-                    let fill = if m.kind == MarkKind::GatePassed {
-                        "#a5d6a7"
-                    } else {
-                        "#ff8a80"
-                    };
-                    let _ = writeln!(
-                        o,
-                        r##"<path d="M{mx:.2} {:.1} l5 5 l-5 5 l-5 -5 z" fill="{fill}" stroke="#1b1f23" stroke-width="1"><title>{title}</title></path>"##,
-                        mid - 5.0,
-                    );
-                }
-                MarkKind::Approved | MarkKind::Rejected => {
-                    let fill = if m.kind == MarkKind::Approved {
-                        "#1565c0"
-                    } else {
-                        "#b71c1c"
-                    };
-                    let _ = writeln!(
-                        o,
-                        r##"<path d="M{:.2} {:.1} h10 l-5 7 z" fill="{fill}"><title>{title}</title></path><text x="{:.2}" y="{:.1}" font-size="10" fill="{fill}">{}</text>"##,
-                        mx - 5.0,
-                        top + 1.0,
-                        mx + 7.0,
-                        top + 8.0,
-                        esc(&m.label),
-                    );
-                }
+    }
+    for seg in &s.segments {
+        let st = style(seg.kind);
+        let h = BAR * st.height;
+        let x0 = x.x(seg.start_us);
+        let w = (x.x(seg.end_us) - x0).max(2.0);
+        let attempt = seg.attempt.map(|a| format!(" {a}")).unwrap_or_default();
+        let _ = writeln!(
+            o,
+            r##"<rect class="seg {cls}" x="{x0:.2}" y="{:.1}" width="{w:.2}" height="{h:.1}" fill="{fill}" stroke="#263238" stroke-width="0.6"><title>{title}</title></rect>"##,
+            mid - h / 2.0,
+            cls = format!("{:?}", seg.kind).to_ascii_lowercase(),
+            fill = st.fill,
+            title = esc(&format!(
+                "{}: {}{attempt}, {} ({} → {})",
+                s.id,
+                st.label,
+                human(seg.end_us - seg.start_us),
+                offset(seg.start_us),
+                offset(seg.end_us)
+            )),
+        );
+    }
+    marks(o, x, s, top, mid);
+}
+
+fn marks(o: &mut String, x: &Scale, s: &StepTimeline, top: f64, mid: f64) {
+    for m in &s.marks {
+        let mx = x.x(m.at_us);
+        let title = esc(&format!("{}: {} at {}", s.id, m.label, offset(m.at_us)));
+        match m.kind {
+            MarkKind::Poll => {
+                let _ = writeln!(
+                    o,
+                    r##"<line x1="{mx:.2}" y1="{:.1}" x2="{mx:.2}" y2="{:.1}" stroke="#37474f" stroke-width="1.5"><title>{title}</title></line>"##,
+                    mid - BAR / 2.0 - 3.0,
+                    mid - BAR / 2.0 + 3.0,
+                );
+            }
+            MarkKind::GatePassed | MarkKind::GateFailed => {
+                let fill = if m.kind == MarkKind::GatePassed {
+                    "#a5d6a7"
+                } else {
+                    "#ff8a80"
+                };
+                let _ = writeln!(
+                    o,
+                    r##"<path d="M{mx:.2} {:.1} l5 5 l-5 5 l-5 -5 z" fill="{fill}" stroke="#1b1f23" stroke-width="1"><title>{title}</title></path>"##,
+                    mid - 5.0,
+                );
+            }
+            MarkKind::Approved | MarkKind::Rejected => {
+                let fill = if m.kind == MarkKind::Approved {
+                    "#1565c0"
+                } else {
+                    "#b71c1c"
+                };
+                let _ = writeln!(
+                    o,
+                    r##"<path d="M{:.2} {:.1} h10 l-5 7 z" fill="{fill}"><title>{title}</title></path><text x="{:.2}" y="{:.1}" font-size="10" fill="{fill}">{}</text>"##,
+                    mx - 5.0,
+                    top + 1.0,
+                    mx + 7.0,
+                    top + 8.0,
+                    esc(&m.label),
+                );
             }
         }
     }
+}
 
-    if left_out > 0 {
-        let _ = writeln!(
-            o,
-            r##"<text x="{LABEL}" y="{:.1}" font-size="11" fill="#b71c1c">{left_out} more steps are not drawn (the critical path is); see the tables.</text>"##,
-            grid_bottom + 12.0
-        );
-    }
-
-    // Legend.
+fn legend(o: &mut String, legend_top: f64) {
     let items: [(&str, &str, f64); 6] = [
         ("url(#p-waiting)", "queued (ready, no free slot)", 0.5),
         ("#2e7d32", "attempt (succeeded)", 1.0),
@@ -372,7 +399,6 @@ pub fn svg(t: &Timeline) -> String {
         legend_top + 55.0
     );
     let _ = writeln!(o, "</g>\n</svg>");
-    o
 }
 
 #[cfg(test)]

@@ -3,9 +3,9 @@
 
 use std::fmt::Write;
 
-use super::fmt::{clock, html_escape as esc, human, offset, offset_ms, stamp};
-use super::markdown::{journal_line, outcome_word};
-use super::{Timeline, Verdict};
+use super::fmt::{html_escape as esc, human, offset, offset_ms, stamp};
+use super::sections::{self, Section, Sections};
+use super::{CompensationOutcome, NeedsFrom, Timeline, Verdict};
 
 const CSS: &str = r#"
 :root { --fg:#1b1f23; --muted:#57606a; --line:#d0d7de; --bg:#ffffff; --soft:#f6f8fa;
@@ -108,369 +108,365 @@ fn verdict_class(v: Verdict) -> &'static str {
 
 /// The timeline as one self-contained HTML page.
 pub fn html(t: &Timeline) -> String {
-    let h = &t.run;
-    let mut o = String::with_capacity(16_384 + t.events.len() * 420);
-    let title = format!(
-        "Timeline of {}@{}: {}",
-        h.runbook,
-        h.version,
-        outcome_word(&h.outcome)
-    );
-    let _ = write!(
-        o,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"generator\" content=\"ripcord timeline\">\n<title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n",
-        esc(&title)
-    );
-    let banner = t.verification.banner();
-    if let Some(b) = &banner {
-        let _ = writeln!(o, "<div class=\"banner\" role=\"alert\">⚠ {}</div>", esc(b));
+    let mut page = Html {
+        o: String::with_capacity(16_384 + t.events.len() * 420),
+    };
+    sections::render(&mut page, t);
+    page.o
+}
+
+struct Html {
+    o: String,
+}
+
+/// A table row: its class (may be empty) and its cells, each a class (may be empty) and HTML.
+struct Row {
+    class: String,
+    cells: Vec<(&'static str, String)>,
+}
+
+impl Row {
+    fn new(cells: Vec<(&'static str, String)>) -> Self {
+        Row {
+            class: String::new(),
+            cells,
+        }
     }
-    let _ = writeln!(o, "<h1>{}</h1>", esc(&title));
-    let _ = writeln!(
-        o,
-        "<p class=\"subtitle\">Postmortem timeline of run <code>{}</code>, from its journal.</p>",
-        esc(&h.run_id)
-    );
-    if h.dry_run {
-        let _ = writeln!(
-            o,
-            "<p class=\"note\"><strong>Dry run</strong>: mutations were only previewed; the objectives below are not a recovery.</p>"
-        );
+}
+
+/// ` class="..."`, or nothing for no class.
+fn class_attr(class: &str) -> String {
+    if class.is_empty() {
+        String::new()
+    } else {
+        format!(" class=\"{class}\"")
+    }
+}
+
+/// A step id, or any other identifier, as code.
+fn code(s: &str) -> String {
+    format!("<code>{}</code>", esc(s))
+}
+
+impl Html {
+    fn heading(&mut self, s: Section) {
+        let _ = writeln!(self.o, "<h2 id=\"{}\">{}</h2>", s.id(), s.title());
     }
 
-    // Header facts.
-    let _ = writeln!(o, "<dl class=\"facts\">");
-    let fact = |o: &mut String, k: &str, v: String| {
-        let _ = writeln!(o, "<dt>{k}</dt><dd>{v}</dd>");
-    };
-    fact(
-        &mut o,
-        "Runbook",
-        format!(
-            "{}@{} · sha256 <code>{}</code>",
+    fn para(&mut self, html: &str) {
+        let _ = writeln!(self.o, "<p>{html}</p>");
+    }
+
+    fn table(&mut self, class: &str, head: &[&str], rows: impl IntoIterator<Item = Row>) {
+        let _ = write!(self.o, "<table{}><thead><tr>", class_attr(class));
+        for h in head {
+            let _ = write!(self.o, "<th>{h}</th>");
+        }
+        self.o.push_str("</tr></thead><tbody>\n");
+        for row in rows {
+            let _ = write!(self.o, "<tr{}>", class_attr(&row.class));
+            for (class, cell) in &row.cells {
+                let _ = write!(self.o, "<td{}>{cell}</td>", class_attr(class));
+            }
+            self.o.push_str("</tr>\n");
+        }
+        self.o.push_str("</tbody></table>\n");
+    }
+
+    fn fact(&mut self, name: &str, html: &str) {
+        let _ = writeln!(self.o, "<dt>{name}</dt><dd>{html}</dd>");
+    }
+
+    fn facts(&mut self, t: &Timeline) {
+        let h = &t.run;
+        self.o.push_str("<dl class=\"facts\">\n");
+        let runbook = format!(
+            "{}@{} · sha256 {}",
             esc(&h.runbook),
             esc(&h.version),
-            esc(&h.sha256)
-        ),
-    );
-    let mut by = esc(&h.started_by);
-    for c in &h.continued_by {
-        let _ = write!(
-            by,
-            "; {} by {} at {}",
-            esc(&c.mode),
-            esc(&c.by),
-            esc(&stamp(&c.at))
+            code(&h.sha256)
         );
-    }
-    fact(&mut o, "Run by", by);
-    fact(
-        &mut o,
-        "Severity",
-        match (&h.severity, h.severity_meaning) {
+        self.fact("Runbook", &runbook);
+        self.fact("Run by", &esc(&sections::run_by(h)));
+        let severity = match (&h.severity, h.severity_meaning) {
             (Some(s), Some(m)) => format!("<strong>{}</strong>: {}", esc(s), esc(m)),
             (Some(s), None) => esc(s),
             (None, _) => "not labelled (<code>metadata.labels.severity</code>)".into(),
-        } + &h
-            .scenario
-            .as_deref()
-            .map(|s| format!(" · scenario {}", esc(s)))
-            .unwrap_or_default(),
-    );
-    fact(&mut o, "Start", esc(&stamp(&h.start)));
-    fact(
-        &mut o,
-        "End",
-        match (&h.end, h.duration_ms) {
+        } + &esc(&sections::scenario(h));
+        self.fact("Severity", &severity);
+        self.fact("Start", &esc(&stamp(&h.start)));
+        let end = match (&h.end, h.duration_us) {
             (Some(e), Some(d)) => format!("{} ({} after the start)", esc(&stamp(e)), human(d)),
             _ => "never (no <code>run_finished</code> record)".into(),
-        },
-    );
-    let failed = if h.failed_steps.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " (failed: {})",
-            h.failed_steps
-                .iter()
-                .map(|s| format!("<code>{}</code>", esc(s)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
-    fact(
-        &mut o,
-        "Outcome",
-        format!(
-            "<span class=\"outcome-{}\">{}</span>{failed}",
-            esc(&h.outcome),
-            esc(&h.outcome)
-        ),
-    );
-    if let Some(params) = h.params.as_object().filter(|p| !p.is_empty()) {
-        let text = params
-            .iter()
-            .map(|(k, v)| match v {
-                serde_json::Value::String(s) => format!("{k}={s}"),
-                other => format!("{k}={other}"),
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        fact(&mut o, "Params", format!("<code>{}</code>", esc(&text)));
+        };
+        self.fact("End", &end);
+        let outcome = esc(h.outcome.as_str());
+        let failed = sections::failed_steps(h, code);
+        let outcome = format!("<span class=\"outcome-{outcome}\">{outcome}</span>{failed}");
+        self.fact("Outcome", &outcome);
+        if let Some(params) = sections::params(h) {
+            self.fact("Params", &code(&params));
+        }
+        let journal = rich(&sections::journal_line(t).replace("**", ""));
+        self.fact("Journal", &journal);
+        self.o.push_str("</dl>\n");
     }
-    fact(&mut o, "Journal", rich(&journal_line(t).replace("**", "")));
-    let _ = writeln!(o, "</dl>");
+}
 
-    // Objectives.
-    let _ = writeln!(
-        o,
-        "<h2 id=\"objectives\">Objectives</h2>\n<div class=\"cards\">"
-    );
-    for (name, obj) in [("RTO", &t.objectives.rto), ("RPO", &t.objectives.rpo)] {
+impl Sections for Html {
+    fn top(&mut self, t: &Timeline) {
+        let h = &t.run;
+        let title = esc(&sections::title(h));
+        let _ = write!(
+            self.o,
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"generator\" content=\"ripcord timeline\">\n<title>{title}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
+        );
+        if let Some(b) = t.verification.banner() {
+            let _ = writeln!(
+                self.o,
+                "<div class=\"banner\" role=\"alert\">⚠ {}</div>",
+                esc(&b)
+            );
+        }
+        let _ = writeln!(self.o, "<h1>{title}</h1>");
         let _ = writeln!(
-            o,
-            "<div class=\"card {}\"><h3>{name} — target {}</h3><div class=\"figure\">{}</div><div class=\"verdict\">{}</div><p>{}</p></div>",
-            verdict_class(obj.verdict),
-            esc(obj.target.as_deref().unwrap_or("none")),
-            obj.actual_ms.map_or("not measured".into(), human),
-            esc(obj.verdict.as_str()),
-            rich(&obj.explanation)
+            self.o,
+            "<p class=\"subtitle\">Postmortem timeline of run {}, from its journal.</p>",
+            code(&h.run_id)
+        );
+        if h.dry_run {
+            let _ = writeln!(
+                self.o,
+                "<p class=\"note\"><strong>Dry run</strong>: mutations were only previewed; the objectives below are not a recovery.</p>"
+            );
+        }
+        self.facts(t);
+    }
+
+    fn objectives(&mut self, t: &Timeline) {
+        self.heading(Section::Objectives);
+        self.o.push_str("<div class=\"cards\">\n");
+        for (name, obj) in [("RTO", &t.objectives.rto), ("RPO", &t.objectives.rpo)] {
+            let _ = writeln!(
+                self.o,
+                "<div class=\"card {}\"><h3>{name} — target {}</h3><div class=\"figure\">{}</div><div class=\"verdict\">{}</div><p>{}</p></div>",
+                verdict_class(obj.verdict),
+                esc(obj.target.as_deref().unwrap_or("none")),
+                obj.actual_us.map_or("not measured".into(), human),
+                esc(obj.verdict.as_str()),
+                rich(&obj.explanation)
+            );
+        }
+        self.o.push_str("</div>\n");
+    }
+
+    fn gantt(&mut self, t: &Timeline) {
+        self.heading(Section::Gantt);
+        let _ = writeln!(
+            self.o,
+            "<div class=\"gantt-wrap\">\n{}</div>",
+            super::gantt::svg(t)
         );
     }
-    let _ = writeln!(o, "</div>");
 
-    // Gantt.
-    let _ = writeln!(o, "<h2 id=\"gantt\">Gantt</h2>");
-    let _ = writeln!(
-        o,
-        "<div class=\"gantt-wrap\">\n{}</div>",
-        super::gantt::svg(t)
-    );
-
-    // Critical path.
-    let _ = writeln!(o, "<h2 id=\"critical-path\">Critical path</h2>");
-    let path = &t.critical_path;
-    if path.steps.is_empty() {
-        let _ = writeln!(o, "<p>No step ran to an end.</p>");
-    } else {
-        let _ = writeln!(
-            o,
-            "<p>{}</p>",
-            if path.source == "runbook" {
+    fn critical_path(&mut self, t: &Timeline) {
+        self.heading(Section::CriticalPath);
+        let path = &t.critical_path;
+        if path.steps.is_empty() {
+            return self.para(Section::CriticalPath.when_empty());
+        }
+        self.para(match path.source {
+            NeedsFrom::Runbook => {
                 "The chain of steps that ended last, following <code>needs</code> from the runbook (its SHA-256 matches the journal)."
-            } else {
+            }
+            NeedsFrom::Timing => {
                 "The chain of steps that ended last, derived from start and end times (the runbook file was not available unchanged)."
             }
-        );
-        let chain = path
-            .steps
-            .iter()
-            .map(|p| format!("<code>{}</code>", esc(&p.step)))
-            .collect::<Vec<_>>()
-            .join("<span class=\"arrow\">→</span>");
-        let _ = writeln!(o, "<p class=\"path\">{chain}</p>");
+        });
+        let chain: Vec<String> = path.steps.iter().map(|p| code(&p.step)).collect();
         let _ = writeln!(
-            o,
-            "<table><thead><tr><th>step</th><th>start</th><th>took</th><th>waited before</th><th>attempts</th></tr></thead><tbody>"
+            self.o,
+            "<p class=\"path\">{}</p>",
+            chain.join("<span class=\"arrow\">→</span>")
         );
-        for p in &path.steps {
+        let rows = path.steps.iter().map(|p| {
+            Row::new(vec![
+                ("", code(&p.step)),
+                ("num", offset(p.start_us)),
+                ("num", human(p.duration_us)),
+                ("num", human(p.waited_us)),
+                ("num", p.attempts.to_string()),
+            ])
+        });
+        let head = ["step", "start", "took", "waited before", "attempts"];
+        self.table("", &head, rows);
+    }
+
+    fn steps(&mut self, t: &Timeline) {
+        self.heading(Section::Steps);
+        let rows = t.steps.iter().map(|s| Row {
+            class: format!("st-{}", esc(s.status.as_str())),
+            cells: vec![
+                ("", code(&s.id)),
+                ("", esc(s.name.as_deref().unwrap_or(""))),
+                ("", esc(s.status.as_str())),
+                ("num", s.start_us.map(offset).unwrap_or_default()),
+                ("num", sections::took(s.duration_us)),
+                ("num", sections::attempts(s.attempts)),
+                ("detail", esc(&sections::step_notes(s))),
+            ],
+        });
+        let head = [
+            "step", "name", "status", "start", "took", "attempts", "notes",
+        ];
+        self.table("", &head, rows);
+    }
+
+    fn failures(&mut self, t: &Timeline) {
+        self.heading(Section::Failures);
+        if t.failures.is_empty() {
+            return self.para(Section::Failures.when_empty());
+        }
+        let rows = t.failures.iter().map(|f| {
+            Row::new(vec![
+                ("time", offset_ms(f.at_us)),
+                ("", code(&f.step)),
+                ("num", sections::number(f.attempt)),
+                ("", esc(&f.kind.as_str().replace('_', " "))),
+                ("detail mono", esc(f.message.trim_end())),
+                ("", esc(&f.then)),
+            ])
+        });
+        let head = ["time", "step", "attempt", "what failed", "error", "then"];
+        self.table("", &head, rows);
+    }
+
+    fn approvals(&mut self, t: &Timeline) {
+        self.heading(Section::Approvals);
+        if t.approvals.is_empty() {
+            return self.para(Section::Approvals.when_empty());
+        }
+        let h = &t.run;
+        let rows = t.approvals.iter().map(|a| {
+            Row::new(vec![
+                ("", code(&a.step)),
+                ("", esc(&sections::approval_decision(a))),
+                (
+                    "",
+                    format!("<strong>{}</strong>", esc(a.by.as_deref().unwrap_or(""))),
+                ),
+                ("", esc(a.via.as_deref().unwrap_or(""))),
+                (
+                    "time",
+                    esc(&sections::clock_of(a.waiting_since.as_deref(), h)),
+                ),
+                ("time", esc(&sections::clock_of(a.decided_at.as_deref(), h))),
+                ("num", sections::took(a.waited_us)),
+            ])
+        });
+        let head = [
+            "step",
+            "decision",
+            "by",
+            "via",
+            "waiting since",
+            "decided at",
+            "waited",
+        ];
+        self.table("", &head, rows);
+    }
+
+    fn compensation(&mut self, t: &Timeline) {
+        self.heading(Section::Compensation);
+        if t.compensation.is_empty() {
+            return self.para(Section::Compensation.when_empty());
+        }
+        self.para(sections::COMPENSATION_INTRO);
+        let rows = t.compensation.iter().map(|c| {
+            let outcome_class = match c.outcome {
+                CompensationOutcome::Succeeded => "outcome-succeeded",
+                _ => "outcome-failed",
+            };
+            Row::new(vec![
+                ("", code(&c.step)),
+                ("time", esc(&sections::clock_of(Some(&c.started), &t.run))),
+                ("num", sections::took(c.duration_us)),
+                (outcome_class, esc(c.outcome.as_str())),
+                ("detail mono", esc(c.error.as_deref().unwrap_or(""))),
+            ])
+        });
+        self.table("", &["step", "started", "took", "outcome", "error"], rows);
+    }
+
+    fn checklist(&mut self, t: &Timeline) {
+        self.heading(Section::Checklist);
+        self.para(sections::CHECKLIST_INTRO);
+        self.o.push_str("<ul class=\"checklist\">\n");
+        for item in &t.checklist {
             let _ = writeln!(
-                o,
-                "<tr><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-                esc(&p.step),
-                offset(p.start_ms),
-                human(p.duration_ms),
-                human(p.waited_ms),
-                p.attempts
+                self.o,
+                "<li class=\"{}\"><strong>{}</strong>: {}</li>",
+                if item.done { "done" } else { "open" },
+                esc(item.item),
+                rich(&item.note)
             );
         }
-        let _ = writeln!(o, "</tbody></table>");
+        self.o.push_str("</ul>\n");
     }
 
-    // Steps.
-    let _ = writeln!(
-        o,
-        "<h2 id=\"steps\">Steps</h2>\n<table><thead><tr><th>step</th><th>name</th><th>status</th><th>start</th><th>took</th><th>attempts</th><th>notes</th></tr></thead><tbody>"
-    );
-    for s in &t.steps {
-        let mut notes = Vec::new();
-        if s.on_critical_path {
-            notes.push("critical path".to_owned());
-        }
-        if let Some(c) = &s.compensation {
-            notes.push(c.replace('_', " "));
-        }
-        if s.finally == Some(true) {
-            notes.push("finally".into());
-        }
-        if let Some(d) = &s.detail {
-            notes.push(d.clone());
-        }
-        let _ = writeln!(
-            o,
-            "<tr class=\"st-{}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"detail\">{}</td></tr>",
-            esc(&s.status),
-            esc(&s.id),
-            esc(s.name.as_deref().unwrap_or("")),
-            esc(&s.status),
-            s.start_ms.map(offset).unwrap_or_default(),
-            s.duration_ms.map(human).unwrap_or_default(),
-            if s.attempts > 0 {
-                s.attempts.to_string()
-            } else {
-                String::new()
-            },
-            esc(&notes.join("; "))
-        );
-    }
-    let _ = writeln!(o, "</tbody></table>");
-
-    // Failures.
-    let _ = writeln!(o, "<h2 id=\"failures\">Failures</h2>");
-    if t.failures.is_empty() {
-        let _ = writeln!(o, "<p>None recorded.</p>");
-    } else {
-        let _ = writeln!(
-            o,
-            "<table><thead><tr><th>time</th><th>step</th><th>attempt</th><th>what failed</th><th>error</th><th>then</th></tr></thead><tbody>"
-        );
-        for f in &t.failures {
-            let _ = writeln!(
-                o,
-                "<tr><td class=\"time\">{}</td><td><code>{}</code></td><td class=\"num\">{}</td><td>{}</td><td class=\"detail mono\">{}</td><td>{}</td></tr>",
-                offset_ms(f.at_ms),
-                esc(&f.step),
-                f.attempt.map(|a| a.to_string()).unwrap_or_default(),
-                esc(&f.kind.replace('_', " ")),
-                esc(f.message.trim_end()),
-                esc(&f.then)
-            );
-        }
-        let _ = writeln!(o, "</tbody></table>");
-    }
-
-    // Approvals.
-    let _ = writeln!(o, "<h2 id=\"approvals\">Approvals</h2>");
-    if t.approvals.is_empty() {
-        let _ = writeln!(o, "<p>None in this run.</p>");
-    } else {
-        let _ = writeln!(
-            o,
-            "<table><thead><tr><th>step</th><th>decision</th><th>by</th><th>via</th><th>waiting since</th><th>decided at</th><th>waited</th></tr></thead><tbody>"
-        );
-        for a in &t.approvals {
-            let mut decision = a.decision.replace('_', " ");
-            if !a.refused.is_empty() {
-                let _ = write!(decision, " (refused before: {})", a.refused.join("; "));
+    fn events(&mut self, t: &Timeline) {
+        self.heading(Section::Events);
+        let h = &t.run;
+        self.para(&esc(&sections::events_intro(h)));
+        let rows = t.events.iter().map(|e| {
+            let event = e.event.as_str();
+            let gate_failed =
+                e.event == ripcord_engine::EventKind::Gate && e.detail.contains("FAILED");
+            Row {
+                class: format!(
+                    "ev-{event}{}",
+                    if gate_failed { " gate-failed" } else { "" }
+                ),
+                cells: vec![
+                    ("num", e.seq.to_string()),
+                    ("time", esc(&sections::clock_of(Some(&e.ts), h))),
+                    ("num", offset_ms(e.at_us)),
+                    ("", e.step.as_deref().map(code).unwrap_or_default()),
+                    ("event", event.to_owned()),
+                    ("num", sections::number(e.attempt)),
+                    ("num", sections::took(e.duration_us)),
+                    ("detail", esc(&e.detail)),
+                ],
             }
+        });
+        let head = [
+            "#",
+            "time",
+            "since start",
+            "step",
+            "event",
+            "attempt",
+            "took",
+            "details",
+        ];
+        self.table("events", &head, rows);
+    }
+
+    fn bottom(&mut self, t: &Timeline) {
+        if let Some(b) = t.verification.banner() {
             let _ = writeln!(
-                o,
-                "<tr><td><code>{}</code></td><td>{}</td><td><strong>{}</strong></td><td>{}</td><td class=\"time\">{}</td><td class=\"time\">{}</td><td class=\"num\">{}</td></tr>",
-                esc(&a.step),
-                esc(&decision),
-                esc(a.by.as_deref().unwrap_or("")),
-                esc(a.via.as_deref().unwrap_or("")),
-                esc(&a
-                    .waiting_since
-                    .as_deref()
-                    .map(|w| clock(w, &h.start))
-                    .unwrap_or_default()),
-                esc(&a
-                    .decided_at
-                    .as_deref()
-                    .map(|w| clock(w, &h.start))
-                    .unwrap_or_default()),
-                a.waited_ms.map(human).unwrap_or_default()
+                self.o,
+                "<div class=\"banner bottom\" role=\"alert\">⚠ {}</div>",
+                esc(&b)
             );
         }
-        let _ = writeln!(o, "</tbody></table>");
-    }
-
-    // Compensation.
-    let _ = writeln!(o, "<h2 id=\"compensation\">Compensation</h2>");
-    if t.compensation.is_empty() {
-        let _ = writeln!(o, "<p>None ran.</p>");
-    } else {
         let _ = writeln!(
-            o,
-            "<p>Succeeded steps were undone in reverse order:</p>\n<table><thead><tr><th>step</th><th>started</th><th>took</th><th>outcome</th><th>error</th></tr></thead><tbody>"
-        );
-        for c in &t.compensation {
-            let _ = writeln!(
-                o,
-                "<tr><td><code>{}</code></td><td class=\"time\">{}</td><td class=\"num\">{}</td><td class=\"{}\">{}</td><td class=\"detail mono\">{}</td></tr>",
-                esc(&c.step),
-                esc(&clock(&c.started, &h.start)),
-                c.duration_ms.map(human).unwrap_or_default(),
-                if c.outcome == "succeeded" {
-                    "outcome-succeeded"
-                } else {
-                    "outcome-failed"
-                },
-                esc(&c.outcome),
-                esc(c.error.as_deref().unwrap_or(""))
-            );
-        }
-        let _ = writeln!(o, "</tbody></table>");
-    }
-
-    // Checklist.
-    let _ = writeln!(
-        o,
-        "<h2 id=\"checklist\">Post-incident checklist</h2>\n<p>From the DR plan; what this run's journal can answer is filled in.</p>\n<ul class=\"checklist\">"
-    );
-    for item in &t.checklist {
-        let _ = writeln!(
-            o,
-            "<li class=\"{}\"><strong>{}</strong>: {}</li>",
-            if item.done { "done" } else { "open" },
-            esc(item.item),
-            rich(&item.note)
+            self.o,
+            "<footer>Generated by <code>ripcord timeline</code> from journal {} (recorded by ripcord {}). Self-contained: nothing is loaded from elsewhere.</footer>\n</main>\n</body>\n</html>",
+            code(&t.run.run_id),
+            esc(&t.run.ripcord_version)
         );
     }
-    let _ = writeln!(o, "</ul>");
-
-    // Events.
-    let _ = writeln!(
-        o,
-        "<h2 id=\"events\">Events</h2>\n<p>Times are UTC; the date is {}.</p>\n<table class=\"events\"><thead><tr><th>#</th><th>time</th><th>since start</th><th>step</th><th>event</th><th>attempt</th><th>took</th><th>details</th></tr></thead><tbody>",
-        esc(h.start.get(..10).unwrap_or("?"))
-    );
-    for e in &t.events {
-        let gate_failed = e.event == "gate" && e.detail.contains("FAILED");
-        let _ = writeln!(
-            o,
-            "<tr class=\"ev-{}{}\"><td class=\"num\">{}</td><td class=\"time\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"event\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"detail\">{}</td></tr>",
-            e.event,
-            if gate_failed { " gate-failed" } else { "" },
-            e.seq,
-            esc(&clock(&e.ts, &h.start)),
-            offset_ms(e.at_ms),
-            e.step
-                .as_deref()
-                .map(|s| format!("<code>{}</code>", esc(s)))
-                .unwrap_or_default(),
-            e.event,
-            e.attempt.map(|a| a.to_string()).unwrap_or_default(),
-            e.duration_ms.map(human).unwrap_or_default(),
-            esc(&e.detail)
-        );
-    }
-    let _ = writeln!(o, "</tbody></table>");
-    if let Some(b) = &banner {
-        let _ = writeln!(
-            o,
-            "<div class=\"banner bottom\" role=\"alert\">⚠ {}</div>",
-            esc(b)
-        );
-    }
-    let _ = writeln!(
-        o,
-        "<footer>Generated by <code>ripcord timeline</code> from journal <code>{}</code> (recorded by ripcord {}). Self-contained: nothing is loaded from elsewhere.</footer>\n</main>\n</body>\n</html>",
-        esc(&h.run_id),
-        esc(&h.ripcord_version)
-    );
-    o
 }
 
 #[cfg(test)]

@@ -34,8 +34,8 @@ impl RunMetrics {
         let end = parse_us(t.run.end.as_deref()?)?;
         Some(Self {
             runbook: t.run.runbook.clone(),
-            outcome: t.run.outcome.clone(),
-            duration_seconds: t.run.duration_ms? as f64 / 1e6,
+            outcome: t.run.outcome.as_str().to_owned(),
+            duration_seconds: t.run.duration_us? as f64 / 1e6,
             finished_unix_seconds: end as f64 / 1e6,
         })
     }

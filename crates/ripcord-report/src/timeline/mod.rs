@@ -7,16 +7,24 @@
 //! that model: [`markdown`], [`html`], [`json`]. A journal that failed verification is still
 //! rendered from the records that verified, under a banner in every format.
 //!
-//! Times inside the model are microseconds since the run's first record; JSON shows them as
-//! milliseconds (`*_ms`, fractional) next to the journal's own RFC 3339 timestamps.
+//! Times inside the model are microseconds since the run's first record (fields `*_us`); JSON
+//! shows them as milliseconds under the keys `*_ms` (fractional), next to the journal's own
+//! RFC 3339 timestamps.
 
 mod build;
+mod checklist;
 pub mod compare;
+mod detail;
 mod fmt;
 mod gantt;
 mod html;
 mod markdown;
 pub mod metrics;
+mod objectives;
+mod path;
+mod payload;
+mod sections;
+mod status;
 
 use std::collections::HashMap;
 
@@ -25,6 +33,10 @@ use serde::Serialize;
 pub use build::build;
 pub use html::html;
 pub use markdown::markdown;
+pub use status::{
+    ApprovalDecision, CompensationOutcome, FailureKind, NeedsFrom, RunOutcome, StepCompensation,
+    StepStatus,
+};
 
 /// What `journal::verify` said about the records handed to [`build`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -171,18 +183,17 @@ pub struct Header {
     pub ripcord_version: String,
     pub start: String,
     pub end: Option<String>,
-    /// `succeeded`, `failed`, `cancelled`, or `unfinished` (no `run_finished` record).
-    pub outcome: String,
+    pub outcome: RunOutcome,
     pub failed_steps: Vec<String>,
-    #[serde(serialize_with = "ser_ms_opt")]
-    pub duration_ms: Option<i64>,
-    /// Where the critical path's `needs` came from: `runbook` or `timing`.
-    pub needs_from: &'static str,
+    #[serde(rename = "duration_ms", serialize_with = "ser_ms_opt")]
+    pub duration_us: Option<i64>,
+    /// Where the critical path's `needs` came from.
+    pub needs_from: NeedsFrom,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Continuation {
-    pub mode: String,
+    pub mode: ripcord_engine::events::ResumeMode,
     pub by: String,
     pub at: String,
     pub retry: Option<String>,
@@ -223,10 +234,10 @@ impl Verdict {
 pub struct Objective {
     /// As written in the runbook, e.g. `15m`.
     pub target: Option<String>,
-    #[serde(serialize_with = "ser_ms_opt")]
-    pub target_ms: Option<i64>,
-    #[serde(serialize_with = "ser_ms_opt")]
-    pub actual_ms: Option<i64>,
+    #[serde(rename = "target_ms", serialize_with = "ser_ms_opt")]
+    pub target_us: Option<i64>,
+    #[serde(rename = "actual_ms", serialize_with = "ser_ms_opt")]
+    pub actual_us: Option<i64>,
     pub verdict: Verdict,
     /// One sentence: what was measured and how, or why nothing was.
     pub explanation: String,
@@ -235,22 +246,22 @@ pub struct Objective {
 #[derive(Clone, Debug, Serialize)]
 pub struct CriticalPath {
     /// `runbook` (following `needs`) or `timing` (the step that ended last before each start).
-    pub source: &'static str,
+    pub source: NeedsFrom,
     pub steps: Vec<PathStep>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct PathStep {
     pub step: String,
-    #[serde(serialize_with = "ser_ms")]
-    pub start_ms: i64,
-    #[serde(serialize_with = "ser_ms")]
-    pub end_ms: i64,
-    #[serde(serialize_with = "ser_ms")]
-    pub duration_ms: i64,
+    #[serde(rename = "start_ms", serialize_with = "ser_ms")]
+    pub start_us: i64,
+    #[serde(rename = "end_ms", serialize_with = "ser_ms")]
+    pub end_us: i64,
+    #[serde(rename = "duration_ms", serialize_with = "ser_ms")]
+    pub duration_us: i64,
     /// Time between the previous step on the path ending and this one starting.
-    #[serde(serialize_with = "ser_ms")]
-    pub waited_ms: i64,
+    #[serde(rename = "waited_ms", serialize_with = "ser_ms")]
+    pub waited_us: i64,
     pub attempts: u32,
 }
 
@@ -275,10 +286,10 @@ pub enum SegmentKind {
 #[derive(Clone, Debug, Serialize)]
 pub struct Segment {
     pub kind: SegmentKind,
-    #[serde(serialize_with = "ser_ms")]
-    pub start_ms: i64,
-    #[serde(serialize_with = "ser_ms")]
-    pub end_ms: i64,
+    #[serde(rename = "start_ms", serialize_with = "ser_ms")]
+    pub start_us: i64,
+    #[serde(rename = "end_ms", serialize_with = "ser_ms")]
+    pub end_us: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
 }
@@ -296,8 +307,8 @@ pub enum MarkKind {
 #[derive(Clone, Debug, Serialize)]
 pub struct Mark {
     pub kind: MarkKind,
-    #[serde(serialize_with = "ser_ms")]
-    pub at_ms: i64,
+    #[serde(rename = "at_ms", serialize_with = "ser_ms")]
+    pub at_us: i64,
     pub label: String,
 }
 
@@ -308,18 +319,17 @@ pub struct StepTimeline {
     #[serde(rename = "type")]
     pub step_type: Option<String>,
     pub effect: Option<String>,
-    /// `succeeded`, `failed`, `skipped`, `cancelled`, `running` (never ended), `pending`.
-    pub status: String,
-    /// `compensated`, `compensation_failed` or null.
-    pub compensation: Option<String>,
+    pub status: StepStatus,
+    /// Null when no compensation ended.
+    pub compensation: Option<StepCompensation>,
     pub finally: Option<bool>,
-    #[serde(serialize_with = "ser_ms_opt")]
-    pub start_ms: Option<i64>,
-    #[serde(serialize_with = "ser_ms_opt")]
-    pub end_ms: Option<i64>,
+    #[serde(rename = "start_ms", serialize_with = "ser_ms_opt")]
+    pub start_us: Option<i64>,
+    #[serde(rename = "end_ms", serialize_with = "ser_ms_opt")]
+    pub end_us: Option<i64>,
     /// First attempt's start to the step's end: attempts, polls, backoff and approvals.
-    #[serde(serialize_with = "ser_ms_opt")]
-    pub duration_ms: Option<i64>,
+    #[serde(rename = "duration_ms", serialize_with = "ser_ms_opt")]
+    pub duration_us: Option<i64>,
     pub attempts: u32,
     pub on_critical_path: bool,
     pub segments: Vec<Segment>,
@@ -331,12 +341,11 @@ pub struct StepTimeline {
 #[derive(Clone, Debug, Serialize)]
 pub struct Failure {
     pub at: String,
-    #[serde(serialize_with = "ser_ms")]
-    pub at_ms: i64,
+    #[serde(rename = "at_ms", serialize_with = "ser_ms")]
+    pub at_us: i64,
     pub step: String,
     pub attempt: Option<u32>,
-    /// `attempt`, `step`, `gate`, `compensation`, `approval_refused`.
-    pub kind: &'static str,
+    pub kind: FailureKind,
     pub message: String,
     /// What happened next.
     pub then: String,
@@ -347,10 +356,9 @@ pub struct Compensation {
     pub step: String,
     pub started: String,
     pub ended: Option<String>,
-    #[serde(serialize_with = "ser_ms_opt")]
-    pub duration_ms: Option<i64>,
-    /// `succeeded`, `failed` or `unfinished`.
-    pub outcome: String,
+    #[serde(rename = "duration_ms", serialize_with = "ser_ms_opt")]
+    pub duration_us: Option<i64>,
+    pub outcome: CompensationOutcome,
     pub error: Option<String>,
 }
 
@@ -360,10 +368,9 @@ pub struct Approval {
     pub prompt: Option<String>,
     pub waiting_since: Option<String>,
     pub decided_at: Option<String>,
-    #[serde(serialize_with = "ser_ms_opt")]
-    pub waited_ms: Option<i64>,
-    /// `approved`, `rejected`, `timed_out`, `waiting`.
-    pub decision: String,
+    #[serde(rename = "waited_ms", serialize_with = "ser_ms_opt")]
+    pub waited_us: Option<i64>,
+    pub decision: ApprovalDecision,
     pub by: Option<String>,
     /// `cli`, `tty`, `flag`.
     pub via: Option<String>,
@@ -381,14 +388,14 @@ pub struct ChecklistItem {
 pub struct EventRow {
     pub seq: u64,
     pub ts: String,
-    #[serde(serialize_with = "ser_ms")]
-    pub at_ms: i64,
+    #[serde(rename = "at_ms", serialize_with = "ser_ms")]
+    pub at_us: i64,
     pub step: Option<String>,
-    pub event: &'static str,
+    pub event: ripcord_engine::EventKind,
     pub attempt: Option<u32>,
     /// For ends: since the attempt (or compensation, or run) started.
-    #[serde(serialize_with = "ser_ms_opt")]
-    pub duration_ms: Option<i64>,
+    #[serde(rename = "duration_ms", serialize_with = "ser_ms_opt")]
+    pub duration_us: Option<i64>,
     pub detail: String,
 }
 
