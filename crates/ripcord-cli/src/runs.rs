@@ -108,7 +108,7 @@ fn resolve(
 
 fn registry() -> Registry {
     let mut registry = Registry::new();
-    ripcord_core::register(&mut registry);
+    ripcord_builtin::register(&mut registry);
     ripcord_aws::register(
         &mut registry,
         crate::cli::AwsArgs::from_command_line().settings(),
@@ -394,7 +394,7 @@ async fn drive(
     // The reporter ends when the journal (held by the engine) is dropped.
     let _ = tokio::time::timeout(Duration::from_secs(5), reporter).await;
     // Processes of steps cut short get their last signal from a helper thread: let it finish.
-    ripcord_core::wait_for_cleanup(Duration::from_secs(3));
+    ripcord_builtin::wait_for_cleanup(Duration::from_secs(3));
     let report = match result {
         Ok(r) => r,
         Err(e) => {
