@@ -165,7 +165,7 @@ fn apply_limits(registry: &mut Registry, limits: &[String]) -> Result<(), Exit> 
             let known: Vec<&str> = registry
                 .families()
                 .into_iter()
-                .map(ripcord_engine::executor::family_name)
+                .map(ripcord_spec::catalog::Family::as_str)
                 .collect();
             eprint(&format!(
                 "error: --limit: this build has no `{family}` executors (it has: {})\n",
