@@ -1,6 +1,6 @@
 //! The S3 and Route53 parts of the DR plan's runbooks (data-recovery, backup-verification,
 //! region-failover; tests/runbooks/*.yaml hold the same steps and gates without the Kubernetes
-//! and HTTP ones) run end to end through the engine, with ripcord-core's executors, against
+//! and HTTP ones) run end to end through the engine, with ripcord-builtin's executors, against
 //! SeaweedFS and moto, on the DR plan's backup layout.
 
 mod common;

@@ -176,7 +176,7 @@ impl Prepared {
 
 fn registry(globals: &Globals) -> Registry {
     let mut registry = Registry::new();
-    ripcord_core::register(&mut registry);
+    ripcord_builtin::register(&mut registry);
     ripcord_aws::register(&mut registry, globals.aws.settings());
     ripcord_kube::register(&mut registry, globals.kube.options());
     registry
@@ -220,7 +220,7 @@ fn apply_limits(registry: &mut Registry, limits: &[String]) -> Result<(), CliErr
             let known: Vec<&str> = registry
                 .families()
                 .into_iter()
-                .map(ripcord_engine::executor::family_name)
+                .map(ripcord_spec::catalog::Family::as_str)
                 .collect();
             return Err(CliError::UnknownFamily {
                 family: family.to_owned(),

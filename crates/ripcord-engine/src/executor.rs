@@ -115,16 +115,6 @@ pub trait Executor: Send + Sync {
     async fn execute(&self, request: StepRequest<'_>) -> Result<StepResult, StepError>;
 }
 
-/// A family's name as written in step types and `--limit`.
-pub fn family_name(family: Family) -> &'static str {
-    match family {
-        Family::Core => "core",
-        Family::Kube => "kube",
-        Family::S3 => "s3",
-        Family::Route53 => "route53",
-    }
-}
-
 /// An executor and its optional limit on steps in flight at once.
 #[derive(Clone)]
 struct Entry {
@@ -163,12 +153,9 @@ impl Registry {
     /// Limit the steps in flight of a registered family (`core`, `kube`, `s3`, `route53`).
     /// Returns false when no executor of that family is registered.
     pub fn set_limit(&mut self, family: &str, max_parallel: usize) -> bool {
-        let entry = self
-            .entries
-            .iter_mut()
-            .find(|(f, _)| family_name(**f) == family);
+        let entry = Family::from_name(family).and_then(|f| self.entries.get_mut(&f));
         match entry {
-            Some((_, e)) => {
+            Some(e) => {
                 e.limit = Some(Arc::new(Semaphore::new(max_parallel.max(1))));
                 true
             }
@@ -181,8 +168,10 @@ impl Registry {
         self.entries.get(&kind.info().family)?.limit.as_ref()
     }
 
-    /// Families with an executor, for error messages.
+    /// Families with an executor, in catalog order (for error messages).
     pub fn families(&self) -> Vec<Family> {
-        self.entries.keys().copied().collect()
+        let mut families: Vec<Family> = self.entries.keys().copied().collect();
+        families.sort_unstable();
+        families
     }
 }

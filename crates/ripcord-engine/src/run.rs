@@ -570,7 +570,7 @@ impl Engine {
         let Some(executor) = self.registry.executor(info.kind) else {
             return Ok(Err(StepError::Unsupported(
                 info.kind.name(),
-                family_name(info.kind),
+                info.kind.info().family.as_str(),
             )));
         };
         let context = ExecContext {
@@ -785,7 +785,8 @@ impl Engine {
                     }
                 };
                 let Some(executor) = self.registry.executor(*kind) else {
-                    error = StepError::Unsupported(kind.name(), family_name(*kind)).to_string();
+                    error = StepError::Unsupported(kind.name(), kind.info().family.as_str())
+                        .to_string();
                     break;
                 };
                 let cancel = self.options.abandon.child_token();
@@ -851,14 +852,6 @@ enum Readiness {
 
 /// A per-attempt timeout fired.
 struct Elapsed;
-
-fn family_name(kind: StepKind) -> &'static str {
-    kind.name()
-        .split('.')
-        .next()
-        .filter(|_| kind.name().contains('.'))
-        .unwrap_or("core")
-}
 
 /// `delay` spread by up to ±`jitter` (a fraction).
 fn jittered(delay: Duration, jitter: f64) -> Duration {

@@ -121,6 +121,9 @@ pub struct Attempt<'a> {
 }
 
 /// Decode `with` for `kind` (as the engine does after rendering) and run one attempt.
+///
+/// A result is checked against the catalog before it is returned ([`assert_result_fields`],
+/// or [`assert_dry_run_result_fields`] in a dry run), so every executor test checks it.
 pub async fn execute(
     executor: &dyn crate::Executor,
     ctx: &TestContext,
@@ -142,21 +145,57 @@ pub async fn execute(
         cancel: attempt.cancel,
         context: ctx,
     };
-    executor.execute(request).await
+    let dry_run = attempt.dry_run;
+    let result = executor.execute(request).await;
+    if let Ok(value) = &result {
+        if dry_run {
+            assert_dry_run_result_fields(kind.name(), value);
+        } else {
+            assert_result_fields(kind.name(), value);
+        }
+    }
+    result
 }
 
 /// A result holds exactly the fields the catalog declares for its type (what `validate` lets
 /// runbooks read).
 pub fn assert_result_fields(kind: &str, result: &Value) {
     let kind = ripcord_spec::StepKind::from_name(kind).expect("a known step type");
-    let mut got: Vec<&str> = result
+    let got = sorted_keys(result);
+    let mut want: Vec<&str> = kind.info().result_fields.to_vec();
+    want.sort_unstable();
+    assert_eq!(got, want, "{} returned {result}", kind.name());
+}
+
+/// A dry-run result is either shaped like a real one ([`assert_result_fields`]: reads run for
+/// real, and many mutations are previewed by the API itself), or a preview marked by some of the
+/// type's `dry_run_fields` (`dry_run`, `skipped`, ...) that holds no field the catalog does not
+/// declare for the type.
+pub fn assert_dry_run_result_fields(kind: &str, result: &Value) {
+    let kind = ripcord_spec::StepKind::from_name(kind).expect("a known step type");
+    let info = kind.info();
+    let got = sorted_keys(result);
+    if !got.iter().any(|k| info.dry_run_fields.contains(k)) {
+        return assert_result_fields(kind.name(), result);
+    }
+    let undeclared: Vec<&str> = got
+        .into_iter()
+        .filter(|k| !info.result_fields.contains(k) && !info.dry_run_fields.contains(k))
+        .collect();
+    assert!(
+        undeclared.is_empty(),
+        "{} returned fields its catalog entry does not declare, {undeclared:?}, in a dry run: {result}",
+        kind.name()
+    );
+}
+
+fn sorted_keys(result: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = result
         .as_object()
         .expect("a result is an object")
         .keys()
         .map(String::as_str)
         .collect();
-    let mut want: Vec<&str> = kind.info().result_fields.to_vec();
-    got.sort_unstable();
-    want.sort_unstable();
-    assert_eq!(got, want, "{} returned {result}", kind.name());
+    keys.sort_unstable();
+    keys
 }

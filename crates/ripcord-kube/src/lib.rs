@@ -50,8 +50,7 @@ use async_trait::async_trait;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use ripcord_engine::{Executor, Registry, StepError, StepRequest, StepResult};
-use ripcord_spec::StepKind;
-use ripcord_spec::catalog::Family;
+use ripcord_spec::catalog::{Family, KubeKind};
 
 mod drain;
 mod generic;
@@ -164,27 +163,29 @@ pub fn register(registry: &mut Registry, options: KubeOptions) {
 #[async_trait]
 impl Executor for KubeExecutor {
     fn family(&self) -> Family {
-        Family::Kube
+        KubeKind::FAMILY
     }
 
     async fn execute(&self, request: StepRequest<'_>) -> Result<StepResult, StepError> {
         let r = &request;
-        let outcome = match r.kind {
-            StepKind::KubePodsDelete => pods::delete(self, r, r.typed()?).await,
-            StepKind::KubePodsWaitReady => pods::wait_ready(self, r, r.typed()?).await,
-            StepKind::KubeExec => pods::exec(self, r, r.typed()?).await,
-            StepKind::KubeNodesCordon => nodes::cordon(self, r, r.typed()?, true).await,
-            StepKind::KubeNodesUncordon => nodes::cordon(self, r, r.typed()?, false).await,
-            StepKind::KubeNodesDrain => drain::drain(self, r, r.typed()?).await,
-            StepKind::KubeRolloutRestart => workloads::restart(self, r, r.typed()?).await,
-            StepKind::KubeRolloutStatus => workloads::status(self, r, r.typed()?).await,
-            StepKind::KubeGet => generic::get(self, r, r.typed()?).await,
-            StepKind::KubePatch => generic::patch(self, r, r.typed()?).await,
-            StepKind::KubeApply => generic::apply(self, r, r.typed()?).await,
-            StepKind::KubeNamespaceCreate => generic::namespace_create(self, r, r.typed()?).await,
-            StepKind::KubeNamespaceDelete => generic::namespace_delete(self, r, r.typed()?).await,
-            StepKind::KubeEndpointsReady => generic::endpoints_ready(self, r, r.typed()?).await,
-            other => Err(StepError::Unsupported(other.name(), "kube")),
+        let kind = KubeKind::try_from(r.kind)
+            .map_err(|other| StepError::Unsupported(other.name(), KubeKind::FAMILY.as_str()))?;
+        // Exhaustive: a new kube type in the catalog does not build without its arm here.
+        let outcome = match kind {
+            KubeKind::KubePodsDelete => pods::delete(self, r, r.typed()?).await,
+            KubeKind::KubePodsWaitReady => pods::wait_ready(self, r, r.typed()?).await,
+            KubeKind::KubeExec => pods::exec(self, r, r.typed()?).await,
+            KubeKind::KubeNodesCordon => nodes::cordon(self, r, r.typed()?, true).await,
+            KubeKind::KubeNodesUncordon => nodes::cordon(self, r, r.typed()?, false).await,
+            KubeKind::KubeNodesDrain => drain::drain(self, r, r.typed()?).await,
+            KubeKind::KubeRolloutRestart => workloads::restart(self, r, r.typed()?).await,
+            KubeKind::KubeRolloutStatus => workloads::status(self, r, r.typed()?).await,
+            KubeKind::KubeGet => generic::get(self, r, r.typed()?).await,
+            KubeKind::KubePatch => generic::patch(self, r, r.typed()?).await,
+            KubeKind::KubeApply => generic::apply(self, r, r.typed()?).await,
+            KubeKind::KubeNamespaceCreate => generic::namespace_create(self, r, r.typed()?).await,
+            KubeKind::KubeNamespaceDelete => generic::namespace_delete(self, r, r.typed()?).await,
+            KubeKind::KubeEndpointsReady => generic::endpoints_ready(self, r, r.typed()?).await,
         };
         outcome.map_err(|e| e.redact(r.context.redactor()))
     }

@@ -45,13 +45,42 @@ impl fmt::Display for Effect {
 }
 
 /// The executor family a step type belongs to (the part of its name before the first dot).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+///
+/// A new family needs a variant here, its name in [`Family::as_str`] and a rule in
+/// `family_kinds!` below (which gives it its `...Kind` enum).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
     Core,
     Kube,
     S3,
     Route53,
+}
+
+impl Family {
+    pub const ALL: &'static [Family] = &[Family::Core, Family::Kube, Family::S3, Family::Route53];
+
+    /// The family's name as written in step types (`kube.get`) and in `--limit kube=4`: the one
+    /// spelling every crate uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Core => "core",
+            Family::Kube => "kube",
+            Family::S3 => "s3",
+            Family::Route53 => "route53",
+        }
+    }
+
+    /// The family named `name` (`core`, `kube`, `s3`, `route53`).
+    pub fn from_name(name: &str) -> Option<Family> {
+        Family::ALL.iter().copied().find(|f| f.as_str() == name)
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Static facts about a step type.
@@ -70,6 +99,9 @@ pub struct StepTypeInfo {
     pub summary: &'static str,
     /// Names of the outputs (`result.*`) the executor returns.
     pub result_fields: &'static [&'static str],
+    /// Fields a dry-run result may carry besides (some of) `result_fields`, e.g. `skipped` when
+    /// nothing was done. Runbooks cannot read them: a real run does not return them.
+    pub dry_run_fields: &'static [&'static str],
 }
 
 /// The input of a step, as written (templates unrendered). Typed by [`StepKind::decode`].
@@ -99,6 +131,7 @@ macro_rules! catalog {
             family: $family:ident, effect: $effect:ident, idempotent: $idem:literal,
             timeout: $timeout:expr, expected: $expected:expr,
             result: [$($field:literal),* $(,)?],
+            $(dry_run: [$($dry:literal),* $(,)?],)?
             summary: $summary:literal $(,)?
         }
     ),* $(,)?) => {
@@ -129,6 +162,7 @@ macro_rules! catalog {
                         default_expected: $expected,
                         summary: $summary,
                         result_fields: &[$($field),*],
+                        dry_run_fields: &[$($($dry),*)?],
                     }; &INFO })*
                 }
             }
@@ -152,6 +186,100 @@ macro_rules! catalog {
         impl TypedWith {
             fn input(&self) -> &dyn WithInput {
                 match self { $(TypedWith::$variant(w) => w),* }
+            }
+        }
+
+        family_kinds!(@sort [] [] [] [] $($family $variant)*);
+    };
+}
+
+/// Sorts the catalog's rows by family into one enum per family (`CoreKind`, `KubeKind`, ...), so
+/// that an executor's `match` over its family's kinds is checked by the compiler: a new row
+/// without a dispatch arm does not build. macro_rules cannot compare identifiers, hence one
+/// `@sort` rule per family.
+macro_rules! family_kinds {
+    (@sort [$($c:ident)*] [$($k:ident)*] [$($s:ident)*] [$($r:ident)*] Core $v:ident $($rest:tt)*) => {
+        family_kinds!(@sort [$($c)* $v] [$($k)*] [$($s)*] [$($r)*] $($rest)*);
+    };
+    (@sort [$($c:ident)*] [$($k:ident)*] [$($s:ident)*] [$($r:ident)*] Kube $v:ident $($rest:tt)*) => {
+        family_kinds!(@sort [$($c)*] [$($k)* $v] [$($s)*] [$($r)*] $($rest)*);
+    };
+    (@sort [$($c:ident)*] [$($k:ident)*] [$($s:ident)*] [$($r:ident)*] S3 $v:ident $($rest:tt)*) => {
+        family_kinds!(@sort [$($c)*] [$($k)*] [$($s)* $v] [$($r)*] $($rest)*);
+    };
+    (@sort [$($c:ident)*] [$($k:ident)*] [$($s:ident)*] [$($r:ident)*] Route53 $v:ident $($rest:tt)*) => {
+        family_kinds!(@sort [$($c)*] [$($k)*] [$($s)*] [$($r)* $v] $($rest)*);
+    };
+    (@sort [$($c:ident)*] [$($k:ident)*] [$($s:ident)*] [$($r:ident)*]) => {
+        family_kinds!(@one Core CoreKind [$($c)*]);
+        family_kinds!(@one Kube KubeKind [$($k)*]);
+        family_kinds!(@one S3 S3Kind [$($s)*]);
+        family_kinds!(@one Route53 Route53Kind [$($r)*]);
+
+        /// A step type as the kind of its family: what an executor serving several families
+        /// (`s3` and `route53`) matches on.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum FamilyKind {
+            Core(CoreKind),
+            Kube(KubeKind),
+            S3(S3Kind),
+            Route53(Route53Kind),
+        }
+
+        impl StepKind {
+            /// This type as the kind of its family.
+            pub fn family_kind(self) -> FamilyKind {
+                match self {
+                    $(StepKind::$c => FamilyKind::Core(CoreKind::$c),)*
+                    $(StepKind::$k => FamilyKind::Kube(KubeKind::$k),)*
+                    $(StepKind::$s => FamilyKind::S3(S3Kind::$s),)*
+                    $(StepKind::$r => FamilyKind::Route53(Route53Kind::$r),)*
+                }
+            }
+        }
+
+        impl Family {
+            /// The family's step types, in catalog order.
+            pub fn kinds(self) -> &'static [StepKind] {
+                match self {
+                    Family::Core => &[$(StepKind::$c),*],
+                    Family::Kube => &[$(StepKind::$k),*],
+                    Family::S3 => &[$(StepKind::$s),*],
+                    Family::Route53 => &[$(StepKind::$r),*],
+                }
+            }
+        }
+    };
+    (@one $family:ident $fkind:ident [$($v:ident)*]) => {
+        #[doc = concat!("The step types of [`Family::", stringify!($family), "`]; executors `match` on it")]
+        /// exhaustively (`CoreKind::try_from(request.kind)`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $fkind { $($v),* }
+
+        impl $fkind {
+            pub const FAMILY: Family = Family::$family;
+            pub const ALL: &'static [$fkind] = &[$($fkind::$v),*];
+
+            pub fn kind(self) -> StepKind {
+                match self { $($fkind::$v => StepKind::$v),* }
+            }
+        }
+
+        impl From<$fkind> for StepKind {
+            fn from(kind: $fkind) -> StepKind {
+                kind.kind()
+            }
+        }
+
+        impl TryFrom<StepKind> for $fkind {
+            /// The kind given back: it belongs to another family.
+            type Error = StepKind;
+
+            fn try_from(kind: StepKind) -> Result<Self, StepKind> {
+                match kind.family_kind() {
+                    FamilyKind::$family(k) => Ok(k),
+                    _ => Err(kind),
+                }
             }
         }
     };
@@ -223,16 +351,19 @@ catalog! {
     Shell(ShellWith) = "shell" {
         family: Core, effect: Write, idempotent: false, timeout: secs(300), expected: secs(30),
         result: ["stdout", "stderr", "exit_code", "truncated"],
+        dry_run: ["dry_run", "skipped"],
         summary: "Run a program (argv, no shell unless you name one); stdout/stderr become outputs.",
     },
     Http(HttpWith) = "http" {
         family: Core, effect: Read, idempotent: true, timeout: secs(30), expected: secs(2),
         result: ["status", "body", "json", "headers", "truncated"],
+        dry_run: ["dry_run", "skipped", "would_send"],
         summary: "Send an HTTP request and check its status, body and JSON fields.",
     },
     Sleep(SleepWith) = "sleep" {
         family: Core, effect: Read, idempotent: true, timeout: secs(3600), expected: secs(0),
         result: [],
+        dry_run: ["dry_run"],
         summary: "Wait for a fixed duration (e.g. to let caches expire).",
     },
     Assert(AssertWith) = "assert" {
@@ -243,11 +374,13 @@ catalog! {
     Approval(ApprovalWith) = "approval" {
         family: Core, effect: Read, idempotent: true, timeout: secs(1800), expected: secs(60),
         result: ["approved_by", "approved_at", "via"],
+        dry_run: ["dry_run"],
         summary: "Wait for a person: a prompt on a TTY, or `ripcord approve RUN STEP --by NAME`.",
     },
     Notify(NotifyWith) = "notify" {
         family: Core, effect: Write, idempotent: true, timeout: secs(30), expected: secs(1),
         result: ["status"],
+        dry_run: ["dry_run", "skipped", "would_send"],
         summary: "POST a JSON message to a webhook (chat, status page, pager).",
     },
     // ---- kube ----

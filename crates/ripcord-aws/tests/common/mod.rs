@@ -464,7 +464,7 @@ pub async fn run_runbook(
     let params = ripcord_spec::params::resolve(&validated.runbook.params, &given, |_| None)
         .expect("params resolve");
     let mut registry = Registry::new();
-    ripcord_core::register(&mut registry);
+    ripcord_builtin::register(&mut registry);
     registry.register(Arc::new(AwsExecutor::s3(aws.clone())), None);
     registry.register(Arc::new(AwsExecutor::route53(aws.clone())), None);
     let runs = tempfile::tempdir().expect("tempdir");

@@ -264,7 +264,7 @@ async fn drive(
     // The reporter ends when the journal (held by the engine) is dropped.
     let _ = tokio::time::timeout(Duration::from_secs(5), reporter).await;
     // Processes of steps cut short get their last signal from a helper thread: let it finish.
-    ripcord_core::wait_for_cleanup(Duration::from_secs(3));
+    ripcord_builtin::wait_for_cleanup(Duration::from_secs(3));
     let report = result?;
     if output == Output::Text {
         print_summary(runs_dir, &run_id);

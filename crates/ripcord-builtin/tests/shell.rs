@@ -335,7 +335,7 @@ async fn processes_ignoring_sigterm_get_sigkill_on_cancel() {
     assert!(matches!(result, Err(StepError::Cancelled)), "{result:?}");
     let waited = start.elapsed();
     assert!(
-        waited >= ripcord_core::TERM_GRACE - Duration::from_millis(100),
+        waited >= ripcord_builtin::TERM_GRACE - Duration::from_millis(100),
         "{waited:?}"
     );
     assert_all_gone(&pids, Duration::from_secs(1)).await;
@@ -355,7 +355,7 @@ async fn processes_ignoring_sigterm_get_sigkill_on_drop() {
     assert!(task.await.unwrap_err().is_cancelled());
     // What a CLI does before exiting: wait for the SIGKILL escalation.
     let cleaned = tokio::task::spawn_blocking(|| {
-        ripcord_core::wait_for_cleanup(ripcord_core::TERM_GRACE + Duration::from_secs(2))
+        ripcord_builtin::wait_for_cleanup(ripcord_builtin::TERM_GRACE + Duration::from_secs(2))
     })
     .await
     .unwrap();

@@ -313,7 +313,7 @@ async fn other_families_are_unsupported() {
 #[test]
 fn register_adds_the_core_family() {
     let mut registry = ripcord_engine::Registry::new();
-    ripcord_core::register(&mut registry);
+    ripcord_builtin::register(&mut registry);
     assert_eq!(registry.families(), [ripcord_spec::catalog::Family::Core]);
     let executor = registry.executor(ripcord_spec::StepKind::Shell).unwrap();
     assert_eq!(executor.family(), ripcord_spec::catalog::Family::Core);

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ripcord_core::CoreExecutor;
+use ripcord_builtin::CoreExecutor;
 use ripcord_engine::StepError;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

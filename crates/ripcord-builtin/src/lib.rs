@@ -25,8 +25,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ripcord_engine::{Executor, Registry, StepError, StepRequest, StepResult};
-use ripcord_spec::StepKind;
-use ripcord_spec::catalog::Family;
+use ripcord_spec::catalog::{CoreKind, Family};
 
 mod approval;
 mod basic;
@@ -81,18 +80,20 @@ pub fn register(registry: &mut Registry) {
 #[async_trait]
 impl Executor for CoreExecutor {
     fn family(&self) -> Family {
-        Family::Core
+        CoreKind::FAMILY
     }
 
     async fn execute(&self, request: StepRequest<'_>) -> Result<StepResult, StepError> {
-        let outcome = match request.kind {
-            StepKind::Shell => shell::run(&request, request.typed()?).await,
-            StepKind::Http => http::run(&self.http, &request, request.typed()?).await,
-            StepKind::Sleep => basic::sleep(&request, request.typed()?).await,
-            StepKind::Assert => basic::assert(&request, request.typed()?),
-            StepKind::Approval => approval::run(&request, request.typed()?).await,
-            StepKind::Notify => http::notify(&self.http, &request, request.typed()?).await,
-            other => Err(StepError::Unsupported(other.name(), "core")),
+        let kind = CoreKind::try_from(request.kind)
+            .map_err(|other| StepError::Unsupported(other.name(), CoreKind::FAMILY.as_str()))?;
+        // Exhaustive: a new core type in the catalog does not build without its arm here.
+        let outcome = match kind {
+            CoreKind::Shell => shell::run(&request, request.typed()?).await,
+            CoreKind::Http => http::run(&self.http, &request, request.typed()?).await,
+            CoreKind::Sleep => basic::sleep(&request, request.typed()?).await,
+            CoreKind::Assert => basic::assert(&request, request.typed()?),
+            CoreKind::Approval => approval::run(&request, request.typed()?).await,
+            CoreKind::Notify => http::notify(&self.http, &request, request.typed()?).await,
         };
         outcome.map_err(|e| e.redact(request.context.redactor()))
     }
