@@ -1,23 +1,14 @@
 //! The summary printed when a run ends: one line per step from the journal, and the RTO verdict.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ripcord_engine::{EventKind, Record};
+use ripcord_engine::Record;
+use ripcord_engine::events::{DecisionAction, RunStarted};
+use ripcord_engine::state::{Remark, RunState, StepState, StepStatus};
 
 use crate::text::{cell, truncate};
-
-#[derive(Default)]
-struct Row {
-    first_seen: usize,
-    status: &'static str,
-    start: Option<DateTime<Utc>>,
-    end: Option<DateTime<Utc>>,
-    attempts: u32,
-    detail: String,
-}
 
 fn parse(ts: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(ts)
@@ -41,114 +32,9 @@ pub fn text(records: &[Record], verified: Result<(), String>) -> String {
     let Some(first) = records.first() else {
         return "empty journal\n".into();
     };
-    let started = records.iter().find(|r| r.event == EventKind::RunStarted);
-    let finished = records
-        .iter()
-        .rev()
-        .find(|r| r.event == EventKind::RunFinished);
+    let state = RunState::replay(records);
     let run_start = parse(&first.ts);
-    let data = |r: Option<&Record>, k: &str| {
-        r.and_then(|r| r.data.get(k))
-            .and_then(|v| v.as_str())
-            .unwrap_or("?")
-            .to_owned()
-    };
-    let outcome = finished.map_or("unfinished".to_owned(), |f| data(Some(f), "outcome"));
-    let total = match (run_start, finished.and_then(|f| parse(&f.ts))) {
-        (Some(a), Some(b)) => (b - a).to_std().ok(),
-        _ => None,
-    };
-    let rto = started
-        .and_then(|s| s.data.get("rto"))
-        .and_then(|v| v.as_str())
-        .and_then(|s| humantime::parse_duration(s).ok());
-    let _ = writeln!(
-        out,
-        "Run {} {outcome}{}",
-        first.run,
-        total
-            .map(|t| format!(" in {}", human(t)))
-            .unwrap_or_default()
-    );
-    let _ = writeln!(
-        out,
-        "  {}@{} · sha256 {} · by {}@{}",
-        data(started, "runbook"),
-        data(started, "version"),
-        data(started, "sha256").get(..12).unwrap_or("?"),
-        data(started, "user"),
-        data(started, "host"),
-    );
-    if let (Some(rto), Some(total)) = (rto, total) {
-        let verdict = if outcome != "succeeded" {
-            "not met: the run did not succeed"
-        } else if total <= rto {
-            "met"
-        } else {
-            "MISSED"
-        };
-        let _ = writeln!(out, "  RTO {}: {verdict}", human(rto));
-    }
-
-    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
-    for (n, r) in records.iter().enumerate() {
-        let Some(step) = &r.step else { continue };
-        let row = rows.entry(step.clone()).or_insert_with(|| Row {
-            first_seen: n,
-            status: "pending",
-            ..Row::default()
-        });
-        let ts = parse(&r.ts);
-        match r.event {
-            EventKind::StepStarted => {
-                row.start.get_or_insert_with(|| ts.unwrap_or_default());
-                row.attempts = r.attempt.unwrap_or(1);
-                row.status = "running";
-                row.detail.clear();
-            }
-            EventKind::Decision => {
-                let action = r.data.get("action").and_then(|v| v.as_str()).unwrap_or("");
-                if action == "assume_done" {
-                    row.status = "succeeded";
-                    row.detail = "assumed done at resume".into();
-                } else {
-                    row.detail = format!("{action} at resume");
-                }
-            }
-            EventKind::StepSucceeded => {
-                row.status = "succeeded";
-                row.end = ts;
-            }
-            EventKind::StepFailed => {
-                row.status = "failed";
-                row.end = ts;
-                row.detail = r
-                    .data
-                    .get("error")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("")
-                    .to_owned();
-            }
-            EventKind::StepSkipped => {
-                row.status = "skipped";
-                row.detail = r
-                    .data
-                    .get("reason")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("")
-                    .to_owned();
-            }
-            EventKind::StepCancelled => {
-                row.status = "cancelled";
-                row.end = ts;
-            }
-            EventKind::CompensationSucceeded => row.detail = "compensated".into(),
-            EventKind::CompensationFailed => row.detail = "compensation FAILED".into(),
-            _ => {}
-        }
-    }
-    let mut rows: Vec<(String, Row)> = rows.into_iter().collect();
-    rows.sort_by_key(|(_, r)| r.first_seen);
+    header(&mut out, &state, first, run_start);
     let _ = writeln!(
         out,
         "\n  {} {} {} {} try",
@@ -157,31 +43,8 @@ pub fn text(records: &[Record], verified: Result<(), String>) -> String {
         cell("start", 8),
         cell("took", 8),
     );
-    for (id, row) in &rows {
-        let offset = match (run_start, row.start) {
-            (Some(a), Some(b)) => (b - a)
-                .to_std()
-                .map(|d| format!("+{}", human(d)))
-                .unwrap_or_default(),
-            _ => String::new(),
-        };
-        let took = match (row.start, row.end) {
-            (Some(a), Some(b)) => (b - a).to_std().map(human).unwrap_or_default(),
-            _ => String::new(),
-        };
-        let line = format!(
-            "  {} {} {} {} {:<3} {}",
-            cell(id, 26),
-            cell(row.status, 10),
-            cell(&offset, 8),
-            cell(&took, 8),
-            if row.attempts > 0 {
-                row.attempts.to_string()
-            } else {
-                String::new()
-            },
-            row.detail.replace('\n', " ")
-        );
+    for (id, step) in state.step_states() {
+        let line = row(id, step, run_start);
         let _ = writeln!(out, "{}", truncate(line.trim_end(), crate::plan::WIDTH));
     }
     let _ = writeln!(
@@ -194,4 +57,107 @@ pub fn text(records: &[Record], verified: Result<(), String>) -> String {
         }
     );
     out
+}
+
+/// The run's lines: outcome and time, what ran by whom, the RTO verdict.
+fn header(out: &mut String, state: &RunState, first: &Record, run_start: Option<DateTime<Utc>>) {
+    // The latest end, even if a resume followed it: the summary tells what the run did last.
+    let finished = state.last_finished.as_ref();
+    let outcome = finished.map_or("unfinished", |f| f.event.outcome.as_str());
+    let total = match (run_start, finished.and_then(|f| parse(&f.ts))) {
+        (Some(a), Some(b)) => (b - a).to_std().ok(),
+        _ => None,
+    };
+    let _ = writeln!(
+        out,
+        "Run {} {outcome}{}",
+        first.run,
+        total
+            .map(|t| format!(" in {}", human(t)))
+            .unwrap_or_default()
+    );
+    let started = state.started.as_ref().map(|s| &s.event);
+    let field = |pick: fn(&RunStarted) -> &str| started.map_or("?", pick);
+    let _ = writeln!(
+        out,
+        "  {}@{} · sha256 {} · by {}@{}",
+        field(|s| &s.runbook),
+        field(|s| &s.version),
+        field(|s| &s.sha256).get(..12).unwrap_or("?"),
+        field(|s| &s.user),
+        field(|s| &s.host),
+    );
+    if let (Some(rto), Some(total)) = (state.rto(), total) {
+        let verdict = if outcome != "succeeded" {
+            "not met: the run did not succeed"
+        } else if total <= rto {
+            "met"
+        } else {
+            "MISSED"
+        };
+        let _ = writeln!(out, "  RTO {}: {verdict}", human(rto));
+    }
+}
+
+/// One step's line: status, start offset, duration, attempts, the latest word on it.
+fn row(id: &str, step: &StepState, run_start: Option<DateTime<Utc>>) -> String {
+    let start = step
+        .first_started
+        .as_ref()
+        .map(|ts| parse(ts).unwrap_or_default());
+    let end = step.ended.as_deref().and_then(parse);
+    let offset = match (run_start, start) {
+        (Some(a), Some(b)) => (b - a)
+            .to_std()
+            .map(|d| format!("+{}", human(d)))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    let took = match (start, end) {
+        (Some(a), Some(b)) => (b - a).to_std().map(human).unwrap_or_default(),
+        _ => String::new(),
+    };
+    format!(
+        "  {} {} {} {} {:<3} {}",
+        cell(id, 26),
+        cell(status(step.status), 10),
+        cell(&offset, 8),
+        cell(&took, 8),
+        if step.attempts > 0 {
+            step.attempts.to_string()
+        } else {
+            String::new()
+        },
+        detail(step.remark.as_ref()).replace('\n', " ")
+    )
+}
+
+/// The status column: a step being (or done being) compensated shows as succeeded, with its
+/// compensation in the detail; one a resume decided to rerun shows as it was found.
+fn status(status: StepStatus) -> &'static str {
+    match status {
+        StepStatus::Pending => "pending",
+        StepStatus::Running { .. }
+        | StepStatus::AttemptFailed { .. }
+        | StepStatus::Rerun { cancelled: false } => "running",
+        StepStatus::Succeeded
+        | StepStatus::Compensating
+        | StepStatus::Compensated
+        | StepStatus::CompensationFailed => "succeeded",
+        StepStatus::Failed => "failed",
+        StepStatus::Skipped { .. } => "skipped",
+        StepStatus::Cancelled { .. } | StepStatus::Rerun { cancelled: true } => "cancelled",
+    }
+}
+
+fn detail(remark: Option<&Remark>) -> &str {
+    match remark {
+        None => "",
+        Some(Remark::Decided(DecisionAction::AssumeDone)) => "assumed done at resume",
+        Some(Remark::Decided(DecisionAction::Rerun)) => "rerun at resume",
+        Some(Remark::Failed(error)) => error,
+        Some(Remark::Skipped(reason)) => reason,
+        Some(Remark::Compensated) => "compensated",
+        Some(Remark::CompensationFailed(_)) => "compensation FAILED",
+    }
 }
