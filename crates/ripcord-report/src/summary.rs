@@ -161,3 +161,156 @@ fn detail(remark: Option<&Remark>) -> &str {
         Some(Remark::CompensationFailed(_)) => "compensation FAILED",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ripcord_engine::EventKind;
+    use serde_json::{Value as Json, json};
+
+    fn rec(
+        records: &mut Vec<Record>,
+        step: Option<&str>,
+        attempt: Option<u32>,
+        kind: &str,
+        data: Json,
+    ) {
+        let seq = records.len() as u64 + 1;
+        records.push(Record {
+            seq,
+            ts: format!("2026-01-01T00:00:{seq:02}.000000Z"),
+            run: "r".into(),
+            step: step.map(Into::into),
+            attempt,
+            event: serde_json::from_value::<EventKind>(json!(kind)).unwrap(),
+            data,
+            prev: String::new(),
+            hash: String::new(),
+        });
+    }
+
+    /// A failed run, retried, cancelled: every status and detail a step can show (the same
+    /// text the summary printed before it read the run through `RunState`).
+    #[test]
+    fn a_retried_then_cancelled_run() {
+        let st = json!({"type": "core.shell", "effect": "write", "idempotent": false,
+            "timeout_ms": 1000, "attempts": 2});
+        let mut j = Vec::new();
+        let j = &mut j;
+        rec(
+            j,
+            None,
+            None,
+            "run_started",
+            json!({"runbook": "rb", "version": "1.0.0",
+            "sha256": "0123456789abcdef", "user": "u", "host": "h", "rto": "1s"}),
+        );
+        rec(j, Some("a"), Some(1), "step_started", st.clone());
+        rec(
+            j,
+            Some("a"),
+            Some(1),
+            "attempt_failed",
+            json!({"error": "e1", "retry_in_ms": 5}),
+        );
+        rec(j, Some("a"), Some(2), "step_started", st.clone());
+        rec(
+            j,
+            Some("a"),
+            Some(2),
+            "step_failed",
+            json!({"error": "e2\nline"}),
+        );
+        rec(
+            j,
+            Some("b"),
+            None,
+            "step_skipped",
+            json!({"reason": "blocked", "cause": "blocked"}),
+        );
+        rec(j, Some("c"), Some(1), "step_started", st.clone());
+        rec(
+            j,
+            Some("c"),
+            Some(1),
+            "step_succeeded",
+            json!({"outputs": {}}),
+        );
+        rec(j, Some("d"), Some(1), "step_started", st.clone());
+        rec(j, Some("e"), Some(1), "step_started", st.clone());
+        rec(
+            j,
+            Some("c"),
+            None,
+            "compensation_started",
+            json!({"type": "core.shell"}),
+        );
+        rec(j, Some("c"), None, "compensation_succeeded", json!({}));
+        rec(j, None, None, "run_finished", json!({"outcome": "failed"}));
+        rec(j, None, None, "run_resumed", json!({"mode": "retry"}));
+        rec(
+            j,
+            Some("d"),
+            None,
+            "decision",
+            json!({"action": "assume_done", "by": "u"}),
+        );
+        rec(
+            j,
+            Some("e"),
+            None,
+            "decision",
+            json!({"action": "rerun", "by": "u"}),
+        );
+        // Cancelled before their attempts started: the step keeps its last word.
+        rec(j, Some("a"), Some(1), "step_cancelled", json!({}));
+        rec(j, Some("b"), Some(1), "step_cancelled", json!({}));
+        rec(
+            j,
+            Some("d"),
+            None,
+            "compensation_started",
+            json!({"type": "core.shell"}),
+        );
+        rec(
+            j,
+            Some("d"),
+            None,
+            "compensation_failed",
+            json!({"error": "x"}),
+        );
+        rec(j, Some("f"), None, "note", json!({"kind": "k"}));
+        rec(
+            j,
+            Some("g"),
+            None,
+            "step_skipped",
+            json!({"reason": "when is false", "cause": "when", "when": "x"}),
+        );
+        rec(j, Some("e"), None, "step_cancelled", json!({}));
+        rec(
+            j,
+            None,
+            None,
+            "run_finished",
+            json!({"outcome": "cancelled"}),
+        );
+        let want = "\
+Run r cancelled in 23.0s
+  rb@1.0.0 · sha256 0123456789ab · by u@h
+  RTO 1.0s: not met: the run did not succeed
+
+  step                       status     start    took     try
+  a                          cancelled  +1.0s    15.0s    2   e2 line
+  b                          cancelled                        blocked
+  c                          succeeded  +6.0s    1.0s     1   compensated
+  d                          succeeded  +8.0s             1   compensation FAILED
+  e                          cancelled  +9.0s    13.0s    1   rerun at resume
+  f                          pending
+  g                          skipped                          when is false
+
+  journal: 24 events, hash chain verified
+";
+        assert_eq!(text(j, Ok(())), want);
+    }
+}
