@@ -129,6 +129,10 @@ pub struct StepState {
     pub last_error: Option<String>,
     /// The declared outputs of its success (`{}` when a resume assumed it done).
     pub outputs: Option<Json>,
+    /// The latest decision a resume took about the step (who, why), kept once it started again.
+    pub decision: Option<Decision>,
+    /// The step type of its compensation, once that started.
+    pub compensation: Option<String>,
     pub remark: Option<Remark>,
 }
 
@@ -142,6 +146,8 @@ impl Default for StepState {
             ended: None,
             last_error: None,
             outputs: None,
+            decision: None,
+            compensation: None,
             remark: None,
         }
     }
@@ -229,8 +235,11 @@ impl StepState {
                 self.status = StepStatus::Cancelled { attempt };
                 self.ended = Some(ts.to_owned());
             }
-            Event::Decision(Decision { action, .. }) => self.decide(action),
-            Event::CompensationStarted(_) => self.status = StepStatus::Compensating,
+            Event::Decision(decision) => self.decide(decision),
+            Event::CompensationStarted(e) => {
+                self.status = StepStatus::Compensating;
+                self.compensation = Some(e.step_type);
+            }
             Event::CompensationSucceeded(_) => {
                 self.status = StepStatus::Compensated;
                 self.remark = Some(Remark::Compensated);
@@ -248,8 +257,10 @@ impl StepState {
         }
     }
 
-    fn decide(&mut self, action: DecisionAction) {
+    fn decide(&mut self, decision: Decision) {
+        let action = decision.action;
         self.remark = Some(Remark::Decided(action));
+        self.decision = Some(decision);
         match action {
             DecisionAction::AssumeDone => {
                 self.status = StepStatus::Succeeded;
@@ -770,6 +781,10 @@ mod tests {
         }
         let state = j.state();
         assert_eq!(status(&state, "ok"), StepStatus::Compensated);
+        assert_eq!(
+            state.step("ok").unwrap().compensation.as_deref(),
+            Some("core.shell")
+        );
         assert_eq!(state.steps.get("ok"), Some(&Replayed::Compensated));
         let bad = state.step("bad").unwrap();
         assert_eq!(bad.status, StepStatus::CompensationFailed);
