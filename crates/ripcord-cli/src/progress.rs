@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use ripcord_engine::{EventKind, Record};
+use ripcord_engine::events::{DecisionAction, Note, ResumeMode};
+use ripcord_engine::state::RunState;
+use ripcord_engine::{Event, EventKind, Record};
 use tokio::sync::broadcast;
 
 use crate::cli::Output;
@@ -77,102 +79,101 @@ fn clock(ts: &str) -> &str {
     ts.get(11..23).unwrap_or(ts)
 }
 
-/// One human line for a record, or `None` for records not worth a line.
+/// One human line for a record, or `None` for records not worth a line (or not readable).
 pub fn describe(r: &Record) -> Option<String> {
     let step = r.step.as_deref().unwrap_or("");
-    let d = &r.data;
-    let text = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
-    Some(match r.event {
-        EventKind::RunStarted => format!(
+    let attempt = r.attempt.unwrap_or(1);
+    Some(match r.event().ok()? {
+        Event::RunStarted(e) => format!(
             "run {} of {}@{} started by {}@{}{}",
             r.run,
-            text("runbook"),
-            text("version"),
-            text("user"),
-            text("host"),
-            if d.get("dry_run").and_then(|v| v.as_bool()) == Some(true) {
-                " (dry run)"
-            } else {
-                ""
-            }
+            e.runbook,
+            e.version,
+            e.user,
+            e.host,
+            if e.dry_run { " (dry run)" } else { "" }
         ),
-        EventKind::RunResumed => format!("run {} {} by {}", r.run, text("mode"), text("user")),
-        EventKind::StepStarted => format!(
-            "▶ {step:<24} {} attempt {}/{}",
-            text("type"),
-            r.attempt.unwrap_or(1),
-            d.get("attempts").and_then(|v| v.as_u64()).unwrap_or(1)
+        Event::RunResumed(e) => format!(
+            "run {} {} by {}",
+            r.run,
+            match e.mode {
+                ResumeMode::Resume => "resume",
+                ResumeMode::Retry => "retry",
+            },
+            e.user
         ),
-        EventKind::StepSucceeded => format!("✓ {step}"),
-        EventKind::StepFailed => format!("✗ {step:<24} {}", text("error")),
-        EventKind::StepSkipped => format!("– {step:<24} skipped: {}", text("reason")),
-        EventKind::StepCancelled => format!("⊘ {step:<24} cancelled"),
-        EventKind::AttemptFailed => match d.get("retry_in_ms").and_then(|v| v.as_u64()) {
-            Some(ms) => format!(
-                "↻ {step:<24} attempt {} failed: {}; retrying in {}",
-                r.attempt.unwrap_or(1),
-                text("error"),
-                humantime::format_duration(Duration::from_millis(ms))
-            ),
-            None => format!(
-                "↻ {step:<24} attempt {} failed: {}",
-                r.attempt.unwrap_or(1),
-                text("error")
-            ),
-        },
-        EventKind::Gate => {
-            let passed = d.get("passed").and_then(|v| v.as_bool()) == Some(true);
-            format!(
-                "{} {step:<24} gate `{}`{}",
-                if passed { "◆" } else { "◇" },
-                text("name"),
-                if passed {
-                    String::new()
-                } else {
-                    format!(" failed: {}", text("message"))
-                }
-            )
-        }
-        EventKind::Poll => return None,
-        EventKind::Note => {
-            let kind = text("kind");
-            if kind == ripcord_engine::process::PROCESS_STARTED {
-                // One per shell step: the journal and the timeline keep it for after a crash.
-                return None;
-            }
-            let data = d.get("data").cloned().unwrap_or_default();
-            if kind == "approval_waiting" {
-                format!(
-                    "⏸ {step:<24} waiting for approval: {}",
-                    data.get("hint").and_then(|v| v.as_str()).unwrap_or("")
-                )
-            } else {
-                format!("· {step:<24} {kind}: {data}")
-            }
-        }
-        EventKind::Decision => format!(
-            "· {step:<24} decision: {} ({})",
-            text("action"),
-            text("why")
-        ),
-        EventKind::CompensationStarted => {
-            format!("↶ {step:<24} compensating with {}", text("type"))
-        }
-        EventKind::CompensationSucceeded => format!("↶ {step:<24} compensated"),
-        EventKind::CompensationFailed => {
-            format!("✗ {step:<24} compensation failed: {}", text("error"))
-        }
-        EventKind::CancelRequested => {
-            "cancel requested: stopping running steps, then compensation and finally".into()
-        }
-        EventKind::RunFinished => format!(
+        Event::RunFinished(e) => format!(
             "run {} {} in {}",
             r.run,
-            text("outcome"),
-            humantime::format_duration(Duration::from_millis(
-                d.get("elapsed_ms").and_then(|v| v.as_u64()).unwrap_or(0)
-            ))
+            e.outcome.as_str(),
+            humantime::format_duration(Duration::from_millis(e.elapsed_ms))
         ),
+        Event::CancelRequested(_) => {
+            "cancel requested: stopping running steps, then compensation and finally".into()
+        }
+        Event::Poll(_) => return None,
+        Event::Note(note) => describe_note(step, &note)?,
+        event => describe_step(step, attempt, event),
+    })
+}
+
+/// The line of a step's event (every kind but the run's own, polls and notes).
+fn describe_step(step: &str, attempt: u32, event: Event) -> String {
+    match event {
+        Event::StepStarted(e) => format!(
+            "▶ {step:<24} {} attempt {attempt}/{}",
+            e.step_type, e.attempts
+        ),
+        Event::StepSucceeded(_) => format!("✓ {step}"),
+        Event::StepFailed(e) => format!("✗ {step:<24} {}", e.error),
+        Event::StepSkipped(e) => format!("– {step:<24} skipped: {}", e.reason),
+        Event::StepCancelled(_) => format!("⊘ {step:<24} cancelled"),
+        Event::AttemptFailed(e) => match e.retry_in_ms {
+            Some(ms) => format!(
+                "↻ {step:<24} attempt {attempt} failed: {}; retrying in {}",
+                e.error,
+                humantime::format_duration(Duration::from_millis(ms))
+            ),
+            None => format!("↻ {step:<24} attempt {attempt} failed: {}", e.error),
+        },
+        Event::Gate(e) if e.passed => format!("◆ {step:<24} gate `{}`", e.name),
+        Event::Gate(e) => format!(
+            "◇ {step:<24} gate `{}` failed: {}",
+            e.name,
+            e.message.unwrap_or_default()
+        ),
+        Event::Decision(e) => format!(
+            "· {step:<24} decision: {} ({})",
+            match e.action {
+                DecisionAction::AssumeDone => "assume_done",
+                DecisionAction::Rerun => "rerun",
+            },
+            e.why
+        ),
+        Event::CompensationStarted(e) => {
+            format!("↶ {step:<24} compensating with {}", e.step_type)
+        }
+        Event::CompensationSucceeded(_) => format!("↶ {step:<24} compensated"),
+        Event::CompensationFailed(e) => {
+            format!("✗ {step:<24} compensation failed: {}", e.error)
+        }
+        other => format!("· {step:<24} {}", other.kind().as_str()),
+    }
+}
+
+/// The line of an executor's note; `None` for notes kept for the record only.
+fn describe_note(step: &str, note: &Note) -> Option<String> {
+    if note.kind == ripcord_engine::process::PROCESS_STARTED {
+        // One per shell step: the journal and the timeline keep it for after a crash.
+        return None;
+    }
+    Some(if note.kind == "approval_waiting" {
+        format!(
+            "⏸ {step:<24} waiting for approval: {}",
+            note.data.get("hint").and_then(|v| v.as_str()).unwrap_or("")
+        )
+    } else {
+        format!("· {step:<24} {}: {}", note.kind, note.data)
     })
 }
 
@@ -180,7 +181,10 @@ pub fn describe(r: &Record) -> Option<String> {
 struct Live {
     multi: MultiProgress,
     header: ProgressBar,
+    /// One bar per running step.
     steps: HashMap<String, ProgressBar>,
+    /// The run as its records so far tell it (the one replay every reader shares).
+    state: RunState,
     started: Instant,
     rto: Option<Duration>,
     style: ProgressStyle,
@@ -199,6 +203,7 @@ impl Live {
             multi,
             header,
             steps: HashMap::new(),
+            state: RunState::default(),
             started: Instant::now(),
             rto,
             style: ProgressStyle::with_template("  {spinner} {elapsed:>4} {msg}")
@@ -207,49 +212,50 @@ impl Live {
     }
 
     fn on(&mut self, r: &Record) {
-        let step = r.step.clone().unwrap_or_default();
-        match r.event {
-            EventKind::StepStarted => {
-                let timeout = r
-                    .data
-                    .get("timeout_ms")
-                    .and_then(|v| v.as_u64())
-                    .unwrap_or(0);
-                let bar = self.multi.add(ProgressBar::new_spinner());
-                bar.set_style(self.style.clone());
-                bar.enable_steady_tick(Duration::from_millis(200));
-                bar.set_message(format!(
-                    "of {2} · {step} ({}) attempt {}",
-                    r.data.get("type").and_then(|v| v.as_str()).unwrap_or(""),
-                    r.attempt.unwrap_or(1),
-                    humantime::format_duration(Duration::from_millis(timeout))
-                ));
-                if let Some(old) = self.steps.insert(step, bar) {
-                    old.finish_and_clear();
-                }
-            }
-            EventKind::StepSucceeded
-            | EventKind::StepFailed
-            | EventKind::StepCancelled
-            | EventKind::AttemptFailed => {
-                if let Some(bar) = self.steps.remove(&step) {
-                    bar.finish_and_clear();
-                }
-            }
-            _ => {}
+        self.state.apply(r);
+        if let Some(id) = &r.step {
+            self.update_bar(id, r.event == EventKind::StepStarted);
         }
         self.refresh_header(&r.run);
         if let Some(line) = describe(r) {
             let _ = self.multi.println(format!("{}  {line}", clock(&r.ts)));
         }
         // A terminal prompt for approval needs the screen: stop redrawing while it waits.
-        if r.event == EventKind::Note
-            && r.data.get("kind").and_then(|v| v.as_str()) == Some("approval_waiting")
-        {
+        if matches!(r.event(), Ok(Event::Note(note)) if note.kind == "approval_waiting") {
             self.multi.set_draw_target(ProgressDrawTarget::hidden());
         } else if matches!(r.event, EventKind::StepSucceeded | EventKind::StepFailed) {
             self.multi
                 .set_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+        }
+    }
+
+    /// A step's bar after one of its records: a new attempt's bar replaces the previous
+    /// attempt's; a step that is not running has none.
+    fn update_bar(&mut self, id: &str, started: bool) {
+        let running = self
+            .state
+            .step(id)
+            .and_then(|s| Some((s.status.running()?, s.start.as_ref()?)));
+        match running {
+            Some((attempt, start)) if started => {
+                let bar = self.multi.add(ProgressBar::new_spinner());
+                bar.set_style(self.style.clone());
+                bar.enable_steady_tick(Duration::from_millis(200));
+                bar.set_message(format!(
+                    "of {} · {id} ({}) attempt {attempt}",
+                    humantime::format_duration(Duration::from_millis(start.timeout_ms)),
+                    start.step_type,
+                ));
+                if let Some(old) = self.steps.insert(id.to_owned(), bar) {
+                    old.finish_and_clear();
+                }
+            }
+            Some(_) => {}
+            None => {
+                if let Some(bar) = self.steps.remove(id) {
+                    bar.finish_and_clear();
+                }
+            }
         }
     }
 
@@ -263,7 +269,7 @@ impl Live {
         self.header.set_message(format!(
             "{rto}{} · run {run} · {} step(s) running",
             if over { " (RTO EXCEEDED)" } else { "" },
-            self.steps.len()
+            self.state.running().count()
         ));
     }
 

@@ -246,6 +246,8 @@ pub struct RunFinished {
 macro_rules! events {
     ($($kind:ident),* $(,)?) => {
         /// One journal event: its kind and typed `data`.
+        // `RunStarted` is the big one and there is one per run: boxing it would buy nothing.
+        #[allow(clippy::large_enum_variant)]
         #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
         #[serde(tag = "event", content = "data", rename_all = "snake_case")]
         #[allow(

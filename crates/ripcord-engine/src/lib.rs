@@ -10,7 +10,8 @@
 //! - [`approvals`]: the approval mailbox shared by `ripcord approve` and waiting steps.
 //! - [`redact`]: secret redaction applied to everything that is stored or shown.
 //! - [`run`]: the scheduler: readiness, attempts, gates, retries, compensation, `finally`.
-//! - [`session`]: new runs, resume, retry, and a run's state rebuilt from its journal.
+//! - [`session`]: new runs, resume, retry.
+//! - [`state`]: a run's state rebuilt from its journal, record by record ([`state::RunState`]).
 //! - [`process`]: OS process groups executors start, so resume can tell one still at work.
 //! - `testing` (feature `testing`): a recording [`executor::StepContext`] for executor tests.
 //! - [`context`]: what templates see (`params`, live `steps`, `run`, `result`).
@@ -24,6 +25,7 @@ pub mod process;
 pub mod redact;
 pub mod run;
 pub mod session;
+pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use minijinja::Environment;
 use rand::Rng;
 use ripcord_spec::catalog::expression_fields;
-use ripcord_spec::model::OnFailure;
+use ripcord_spec::model::{Compensation, OnFailure, Retry, Until};
 use ripcord_spec::params::Params;
 use ripcord_spec::validate::{Phase, Validated};
 use ripcord_spec::{Effect, StepKind, TypedWith};
@@ -31,7 +31,7 @@ use crate::events::{
     Gate, Note, Poll, RunFinished, SkipCause, StepCancelled, StepFailed, StepSkipped, StepStarted,
     StepSucceeded,
 };
-use crate::executor::{Registry, StepContext, StepError, StepRequest};
+use crate::executor::{Executor, Registry, StepContext, StepError, StepRequest};
 use crate::journal::{Journal, JournalError};
 use crate::redact::Redactor;
 
@@ -78,8 +78,6 @@ pub struct Engine {
     redactor: Redactor,
     approvals: Approvals,
     global: Arc<Semaphore>,
-    /// Steps whose results count as already done (resume), with their outputs on the board.
-    preset: HashSet<usize>,
     /// Order in which steps succeeded, for compensation in reverse.
     succeeded_order: std::sync::Mutex<Vec<usize>>,
     /// Steps that did not run because of other steps (a failure, a cancel). Unlike a `when`
@@ -127,7 +125,6 @@ impl Engine {
             approvals,
             global,
             options,
-            preset: HashSet::new(),
             succeeded_order: std::sync::Mutex::new(Vec::new()),
             blocked: std::sync::Mutex::new(HashSet::new()),
             aborted: std::sync::atomic::AtomicBool::new(false),
@@ -145,7 +142,6 @@ impl Engine {
     /// Mark a step as already done (resume): it is not run again and its outputs are visible.
     pub fn preset(&mut self, index: usize, status: Status, outputs: Option<Json>) {
         self.board.set(index, status, outputs);
-        self.preset.insert(index);
         if status == Status::Succeeded {
             self.succeeded_order.lock().expect("order lock").push(index);
         }
@@ -370,131 +366,28 @@ impl Engine {
         cancel: CancellationToken,
     ) -> Result<StepEnd, RunError> {
         let step = self.validated.step(i);
-        let info = &self.validated.steps[i];
-        let id = step.id.as_str();
         let base = self.contexts.base();
-
-        if let Some(when) = &step.when {
-            match truthy(&self.env, when, &base) {
-                Ok(true) => {}
-                Ok(false) => {
-                    self.board.set_status(i, Status::Skipped);
-                    self.journal
-                        .append(
-                            Some(id),
-                            None,
-                            StepSkipped {
-                                reason: "when is false".into(),
-                                cause: SkipCause::When,
-                                when: Some(when.clone()),
-                            },
-                        )
-                        .await?;
-                    return Ok(StepEnd::Skipped);
-                }
-                Err(e) => return self.fail(i, None, format!("`when` failed: {e}")).await,
-            }
+        if let Some(end) = self.check_when(i, &base).await? {
+            return Ok(end);
         }
-
-        let (with, rendered) = match self.render_input(info.kind, &step.with.0, &base) {
-            Ok(pair) => pair,
+        let plan = match self.plan_step(i, &base) {
+            Ok(plan) => plan,
             Err(e) => return self.fail(i, None, e).await,
         };
-        let effect = info.kind.effect(Some(&with));
-        let (attempt_timeout, _) = ripcord_spec::plan::attempt_timeout(step, info);
-        let attempts = ripcord_spec::plan::attempts(step);
-        let step_deadline = step.deadline.map(|d| Instant::now() + d.0);
         let mut last_error = String::new();
-
-        for attempt in 1..=attempts {
+        for attempt in 1..=plan.attempts {
             if cancel.is_cancelled() {
                 return self.cancelled(i, attempt).await;
             }
-            // The permits bound concurrency; the start record is durable before the effect.
-            let _global = self.global.acquire().await.expect("semaphore never closed");
-            let _family = match self.registry.limit(info.kind) {
-                Some(limit) => Some(limit.acquire().await.expect("semaphore never closed")),
-                None => None,
-            };
-            // The attempt's clock starts when it may run, not while it queues for a slot.
-            let mut deadline = Instant::now() + attempt_timeout;
-            if let Some(d) = step_deadline {
-                deadline = deadline.min(d);
+            match self.try_attempt(i, attempt, &plan, &cancel).await? {
+                Tried::Ended(end) => return Ok(end),
+                Tried::Failed(error) => last_error = error,
             }
+            let retry_in = backoff(step.retry.as_ref(), attempt, plan.attempts)
+                .filter(|delay| plan.deadline.is_none_or(|d| Instant::now() + *delay < d));
             self.journal
                 .append(
-                    Some(id),
-                    Some(attempt),
-                    StepStarted {
-                        step_type: info.kind.name().into(),
-                        effect,
-                        idempotent: info.idempotent,
-                        timeout_ms: attempt_timeout.as_millis() as u64,
-                        attempts,
-                        dry_run: self.options.dry_run,
-                        with: rendered.clone(),
-                    },
-                )
-                .await?;
-            let attempt_token = cancel.child_token();
-            let outcome = self
-                .attempt(i, attempt, &with, effect, deadline, attempt_token.clone())
-                .await;
-            attempt_token.cancel();
-            // The slots are held until the attempt is decided (gates, outputs, the record) and
-            // given back before any backoff delay.
-            match outcome {
-                Ok(Ok(result)) => match self.finish_attempt(i, attempt, &result).await? {
-                    Ok(outputs) => {
-                        self.board.set(i, Status::Succeeded, Some(outputs.clone()));
-                        self.succeeded_order.lock().expect("order lock").push(i);
-                        self.journal
-                            .append(Some(id), Some(attempt), StepSucceeded { outputs, result })
-                            .await?;
-                        return Ok(StepEnd::Succeeded);
-                    }
-                    Err(gate_error) => last_error = gate_error,
-                },
-                Ok(Err(StepError::Cancelled)) => return self.cancelled(i, attempt).await,
-                Ok(Err(e)) => {
-                    if cancel.is_cancelled() {
-                        return self.cancelled(i, attempt).await;
-                    }
-                    last_error = e.to_string();
-                    if matches!(e, StepError::Input(_) | StepError::Unsupported(..)) {
-                        return self.fail(i, Some(attempt), last_error).await;
-                    }
-                    // The executor noticed the deadline first: still a timeout.
-                    if Instant::now() >= deadline {
-                        last_error = format!(
-                            "timed out after {}: {last_error}",
-                            humantime::format_duration(attempt_timeout)
-                        );
-                    }
-                }
-                Err(Elapsed) => {
-                    if cancel.is_cancelled() {
-                        return self.cancelled(i, attempt).await;
-                    }
-                    last_error = format!(
-                        "timed out after {}",
-                        humantime::format_duration(attempt_timeout)
-                    );
-                }
-            }
-            drop(_family);
-            drop(_global);
-            let retry_in = (attempt < attempts)
-                .then(|| {
-                    step.retry
-                        .as_ref()
-                        .map(|r| jittered(r.delay_after(attempt), r.jitter))
-                })
-                .flatten()
-                .filter(|delay| step_deadline.is_none_or(|d| Instant::now() + *delay < d));
-            self.journal
-                .append(
-                    Some(id),
+                    Some(&step.id),
                     Some(attempt),
                     AttemptFailed {
                         error: last_error.clone(),
@@ -509,7 +402,7 @@ impl Engine {
                         _ = tokio::time::sleep(delay) => {}
                     }
                 }
-                None if attempt < attempts => {
+                None if attempt < plan.attempts => {
                     last_error =
                         format!("{last_error} (the step's deadline leaves no time to retry)");
                     break;
@@ -517,7 +410,150 @@ impl Engine {
                 None => {}
             }
         }
-        self.fail(i, Some(attempts), last_error).await
+        self.fail(i, Some(plan.attempts), last_error).await
+    }
+
+    /// A step whose `when` is false is skipped; one whose `when` fails, failed. `None`: it runs.
+    async fn check_when(
+        &self,
+        i: usize,
+        base: &minijinja::Value,
+    ) -> Result<Option<StepEnd>, RunError> {
+        let step = self.validated.step(i);
+        let Some(when) = &step.when else {
+            return Ok(None);
+        };
+        match truthy(&self.env, when, base) {
+            Ok(true) => Ok(None),
+            Ok(false) => {
+                self.board.set_status(i, Status::Skipped);
+                self.journal
+                    .append(
+                        Some(&step.id),
+                        None,
+                        StepSkipped {
+                            reason: "when is false".into(),
+                            cause: SkipCause::When,
+                            when: Some(when.clone()),
+                        },
+                    )
+                    .await?;
+                Ok(Some(StepEnd::Skipped))
+            }
+            Err(e) => self
+                .fail(i, None, format!("`when` failed: {e}"))
+                .await
+                .map(Some),
+        }
+    }
+
+    /// The step's rendered input and limits, the same for each of its attempts.
+    fn plan_step(&self, i: usize, base: &minijinja::Value) -> Result<StepPlan, String> {
+        let step = self.validated.step(i);
+        let info = &self.validated.steps[i];
+        let (with, rendered) = self.render_input(info.kind, &step.with.0, base)?;
+        let (attempt_timeout, _) = ripcord_spec::plan::attempt_timeout(step, info);
+        Ok(StepPlan {
+            effect: info.kind.effect(Some(&with)),
+            with,
+            rendered,
+            attempt_timeout,
+            attempts: ripcord_spec::plan::attempts(step),
+            deadline: step.deadline.map(|d| Instant::now() + d.0),
+        })
+    }
+
+    /// One attempt of a step: its slots, its start record, the call, gates and outputs.
+    async fn try_attempt(
+        &self,
+        i: usize,
+        attempt: u32,
+        plan: &StepPlan,
+        cancel: &CancellationToken,
+    ) -> Result<Tried, RunError> {
+        let id = self.validated.step(i).id.as_str();
+        let info = &self.validated.steps[i];
+        // The permits bound concurrency; the start record is durable before the effect. They
+        // are held until the attempt is decided (gates, outputs, the record) and given back
+        // (when this returns) before any backoff delay.
+        let _global = self.global.acquire().await.expect("semaphore never closed");
+        let _family = match self.registry.limit(info.kind) {
+            Some(limit) => Some(limit.acquire().await.expect("semaphore never closed")),
+            None => None,
+        };
+        // The attempt's clock starts when it may run, not while it queues for a slot.
+        let mut deadline = Instant::now() + plan.attempt_timeout;
+        if let Some(d) = plan.deadline {
+            deadline = deadline.min(d);
+        }
+        self.journal
+            .append(
+                Some(id),
+                Some(attempt),
+                StepStarted {
+                    step_type: info.kind.name().into(),
+                    effect: plan.effect,
+                    idempotent: info.idempotent,
+                    timeout_ms: plan.attempt_timeout.as_millis() as u64,
+                    attempts: plan.attempts,
+                    dry_run: self.options.dry_run,
+                    with: plan.rendered.clone(),
+                },
+            )
+            .await?;
+        let token = cancel.child_token();
+        let call = Call {
+            step: i,
+            kind: info.kind,
+            attempt,
+            with: &plan.with,
+            effect: plan.effect,
+            until: self.validated.step(i).until.as_ref(),
+            deadline,
+            cancel: token.clone(),
+        };
+        let outcome = match self.executor(info.kind) {
+            Ok(executor) => self.call(executor, call).await,
+            Err(e) => Ok(Err(e)),
+        };
+        token.cancel();
+        let error = match outcome {
+            Ok(Ok(result)) => return self.succeed(i, attempt, result).await,
+            Ok(Err(StepError::Cancelled)) => {
+                return self.cancelled(i, attempt).await.map(Tried::Ended);
+            }
+            _ if cancel.is_cancelled() => {
+                return self.cancelled(i, attempt).await.map(Tried::Ended);
+            }
+            Ok(Err(e @ (StepError::Input(_) | StepError::Unsupported(..)))) => {
+                return self
+                    .fail(i, Some(attempt), e.to_string())
+                    .await
+                    .map(Tried::Ended);
+            }
+            // The executor noticed the deadline first: still a timeout.
+            Ok(Err(e)) if Instant::now() >= deadline => {
+                format!("{}: {e}", timed_out(plan.attempt_timeout))
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(Elapsed) => timed_out(plan.attempt_timeout),
+        };
+        Ok(Tried::Failed(error))
+    }
+
+    /// A call that returned: its gates and outputs decide whether the step succeeded.
+    async fn succeed(&self, i: usize, attempt: u32, result: Json) -> Result<Tried, RunError> {
+        let outputs = match self.finish_attempt(i, attempt, &result).await? {
+            Ok(outputs) => outputs,
+            Err(gate_error) => return Ok(Tried::Failed(gate_error)),
+        };
+        self.board.set(i, Status::Succeeded, Some(outputs.clone()));
+        self.succeeded_order.lock().expect("order lock").push(i);
+        let id = &self.validated.step(i).id;
+        self.journal
+            .append(Some(id), Some(attempt), StepSucceeded { outputs, result })
+            .await?;
+        Ok(Tried::Ended(StepEnd::Succeeded))
     }
 
     /// Render `with` (all strings but expression fields) and decode it into the type's struct.
@@ -555,30 +591,32 @@ impl Engine {
         Ok((typed, rendered))
     }
 
-    /// One attempt: the executor call, repeated while `until` is not yet true.
-    async fn attempt(
+    /// The executor of a step type, or why there is none.
+    fn executor(&self, kind: StepKind) -> Result<&dyn Executor, StepError> {
+        self.registry
+            .executor(kind)
+            .map(|e| &**e)
+            .ok_or(StepError::Unsupported(
+                kind.name(),
+                kind.info().family.as_str(),
+            ))
+    }
+
+    /// One call of a step's (or its compensation's) executor, within `call.deadline`, repeated
+    /// while `until` is not yet true. The one attempt routine of steps and compensation.
+    async fn call(
         &self,
-        i: usize,
-        attempt: u32,
-        with: &TypedWith,
-        effect: Effect,
-        deadline: Instant,
-        cancel: CancellationToken,
+        executor: &dyn Executor,
+        call: Call<'_>,
     ) -> Result<Result<Json, StepError>, Elapsed> {
-        let step = self.validated.step(i);
-        let info = &self.validated.steps[i];
-        let Some(executor) = self.registry.executor(info.kind) else {
-            return Ok(Err(StepError::Unsupported(
-                info.kind.name(),
-                info.kind.info().family.as_str(),
-            )));
-        };
+        let step_id = &self.validated.step(call.step).id;
         let context = ExecContext {
             engine: self,
-            step: i,
+            step: call.step,
         };
         let run_id = self.journal.run_id();
-        let call = async {
+        let cancel = &call.cancel;
+        let polled = async {
             let poll_start = Instant::now();
             let mut polls = 0u32;
             // Bounded by `until.timeout` (and the attempt's deadline around it).
@@ -586,18 +624,18 @@ impl Engine {
                 polls += 1;
                 let request = StepRequest {
                     run_id,
-                    step_id: &step.id,
-                    attempt,
-                    kind: info.kind,
-                    with,
-                    effect,
+                    step_id,
+                    attempt: call.attempt,
+                    kind: call.kind,
+                    with: call.with,
+                    effect: call.effect,
                     dry_run: self.options.dry_run,
-                    deadline,
+                    deadline: call.deadline,
                     cancel: cancel.clone(),
                     context: &context,
                 };
                 let result = executor.execute(request).await;
-                let Some(until) = &step.until else {
+                let Some(until) = call.until else {
                     return result;
                 };
                 let result = match result {
@@ -606,21 +644,10 @@ impl Engine {
                     // A failing call while polling is one more "not yet".
                     Err(e) => json!({"error": e.to_string()}),
                 };
-                let satisfied = truthy(&self.env, &until.expr, &self.contexts.with_result(&result))
-                    .unwrap_or(false);
-                let _ = self
-                    .journal
-                    .append(
-                        Some(&step.id),
-                        Some(attempt),
-                        Poll {
-                            n: polls,
-                            expr: until.expr.clone(),
-                            satisfied,
-                        },
-                    )
-                    .await;
-                if satisfied {
+                if self
+                    .poll(call.step, call.attempt, polls, until, &result)
+                    .await
+                {
                     return Ok(result);
                 }
                 if poll_start.elapsed() + until.interval.0 > until.timeout.0 {
@@ -637,14 +664,33 @@ impl Engine {
                 }
             }
         };
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(remaining, call).await {
+        let remaining = call.deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, polled).await {
             Ok(r) => Ok(r),
             Err(_) => {
                 cancel.cancel();
                 Err(Elapsed)
             }
         }
+    }
+
+    /// Evaluate `until` on a call's result and journal the poll: whether it is satisfied.
+    async fn poll(&self, i: usize, attempt: u32, n: u32, until: &Until, result: &Json) -> bool {
+        let satisfied =
+            truthy(&self.env, &until.expr, &self.contexts.with_result(result)).unwrap_or(false);
+        let _ = self
+            .journal
+            .append(
+                Some(&self.validated.step(i).id),
+                Some(attempt),
+                Poll {
+                    n,
+                    expr: until.expr.clone(),
+                    satisfied,
+                },
+            )
+            .await;
+        satisfied
     }
 
     /// Gates and outputs of a successful call. `Err` holds why the attempt failed after all.
@@ -763,8 +809,6 @@ impl Engine {
             }
             let id = step.id.as_str();
             let base = self.contexts.base();
-            let timeout = def.timeout.map_or(kind.info().default_timeout, |t| t.0);
-            let attempts = def.retry.as_ref().map_or(1, |r| r.attempts.max(1));
             self.journal
                 .append(
                     Some(id),
@@ -774,74 +818,98 @@ impl Engine {
                     },
                 )
                 .await?;
-            let mut error = String::new();
-            let mut done = false;
-            for attempt in 1..=attempts {
-                let (with, _) = match self.render_input(*kind, &def.with.0, &base) {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        error = e;
-                        break;
-                    }
-                };
-                let Some(executor) = self.registry.executor(*kind) else {
-                    error = StepError::Unsupported(kind.name(), kind.info().family.as_str())
-                        .to_string();
-                    break;
-                };
-                let cancel = self.options.abandon.child_token();
-                let context = ExecContext {
-                    engine: self,
-                    step: i,
-                };
-                let request = StepRequest {
-                    run_id: self.journal.run_id(),
-                    step_id: id,
-                    attempt,
-                    kind: *kind,
-                    with: &with,
-                    effect: kind.effect(Some(&with)),
-                    dry_run: self.options.dry_run,
-                    deadline: Instant::now() + timeout,
-                    cancel: cancel.clone(),
-                    context: &context,
-                };
-                match tokio::time::timeout(timeout, executor.execute(request)).await {
-                    Ok(Ok(_)) => {
-                        done = true;
-                        break;
-                    }
-                    Ok(Err(e)) => error = e.to_string(),
-                    Err(_) => {
-                        cancel.cancel();
-                        error = format!("timed out after {}", humantime::format_duration(timeout));
-                    }
+            match self.undo(i, *kind, def, &base).await {
+                Ok(()) => {
+                    self.board.set_status(i, Status::Compensated);
+                    self.journal
+                        .append(Some(id), None, CompensationSucceeded {})
+                        .await?;
                 }
-                if let Some(r) = &def.retry
-                    && attempt < attempts
-                {
-                    tokio::time::sleep(jittered(r.delay_after(attempt), r.jitter)).await;
+                Err(error) => {
+                    self.journal
+                        .append(Some(id), None, CompensationFailed { error })
+                        .await?;
                 }
-            }
-            if done {
-                self.board.set_status(i, Status::Compensated);
-                self.journal
-                    .append(Some(id), None, CompensationSucceeded {})
-                    .await?;
-            } else {
-                self.journal
-                    .append(
-                        Some(id),
-                        None,
-                        CompensationFailed {
-                            error: error.clone(),
-                        },
-                    )
-                    .await?;
             }
         }
         Ok(())
     }
+
+    /// A step's compensation, all its attempts. Only a second signal cancels it.
+    async fn undo(
+        &self,
+        i: usize,
+        kind: StepKind,
+        def: &Compensation,
+        base: &minijinja::Value,
+    ) -> Result<(), String> {
+        let timeout = def.timeout.map_or(kind.info().default_timeout, |t| t.0);
+        let attempts = def.retry.as_ref().map_or(1, |r| r.attempts.max(1));
+        let (with, _) = self.render_input(kind, &def.with.0, base)?;
+        let executor = self.executor(kind).map_err(|e| e.to_string())?;
+        let mut error = String::new();
+        for attempt in 1..=attempts {
+            let call = Call {
+                step: i,
+                kind,
+                attempt,
+                with: &with,
+                effect: kind.effect(Some(&with)),
+                until: None,
+                deadline: Instant::now() + timeout,
+                cancel: self.options.abandon.child_token(),
+            };
+            match self.call(executor, call).await {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(e)) => error = e.to_string(),
+                Err(Elapsed) => error = timed_out(timeout),
+            }
+            if let Some(delay) = backoff(def.retry.as_ref(), attempt, attempts) {
+                tokio::time::sleep(delay).await;
+            }
+        }
+        Err(error)
+    }
+}
+
+/// What a step's attempt left to do: nothing more (the step ended), or maybe another attempt.
+enum Tried {
+    Ended(StepEnd),
+    Failed(String),
+}
+
+/// A step's rendered input and limits, worked out once for all its attempts.
+struct StepPlan {
+    with: TypedWith,
+    /// The rendered input as journaled.
+    rendered: Json,
+    effect: Effect,
+    attempt_timeout: Duration,
+    attempts: u32,
+    /// The step's own `deadline`, over all its attempts.
+    deadline: Option<Instant>,
+}
+
+/// One call of an executor (see [`Engine::call`]).
+struct Call<'a> {
+    step: usize,
+    kind: StepKind,
+    attempt: u32,
+    with: &'a TypedWith,
+    effect: Effect,
+    until: Option<&'a Until>,
+    deadline: Instant,
+    cancel: CancellationToken,
+}
+
+fn timed_out(timeout: Duration) -> String {
+    format!("timed out after {}", humantime::format_duration(timeout))
+}
+
+/// The delay before the attempt after `attempt`, if there is one and a retry policy.
+fn backoff(retry: Option<&Retry>, attempt: u32, attempts: u32) -> Option<Duration> {
+    let retry = retry.filter(|_| attempt < attempts)?;
+    Some(jittered(retry.delay_after(attempt), retry.jitter))
 }
 
 enum Readiness {

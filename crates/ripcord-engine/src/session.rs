@@ -1,13 +1,13 @@
-//! Runs as things people start, continue and inspect: new runs, resume, retry, and the state of
-//! a run rebuilt from its journal.
+//! Runs as things people start, continue and inspect: new runs, resume and retry. A run's state
+//! rebuilt from its journal is [`crate::state::RunState`].
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use ripcord_spec::model::Objectives;
 use ripcord_spec::params::Params;
-use ripcord_spec::validate::Validated;
+use ripcord_spec::validate::{Phase, Validated};
 use ripcord_spec::values::HumanDuration;
 use serde_json::{Value as Json, json};
 
@@ -15,10 +15,10 @@ use crate::approvals::Approvals;
 use crate::context::Status;
 use crate::events::{Decision, DecisionAction, ResumeMode, RunResumed, RunStarted};
 use crate::executor::Registry;
-use crate::journal::{self, EventKind, Journal, JournalError, Record, ReopenError};
-use crate::process::{Liveness, PROCESS_STARTED, StartedProcess};
+use crate::journal::{self, Journal, JournalError, ReopenError};
 use crate::redact::Redactor;
 use crate::run::{Engine, RunOptions};
+pub use crate::state::{Replayed, RunState};
 
 /// Who started the run and where, for the journal.
 #[derive(Clone, Debug)]
@@ -197,179 +197,6 @@ pub async fn start_as(setup: Setup<'_>, run_id: &str) -> Result<Arc<Engine>, Ses
     Ok(Arc::new(engine(setup, journal, &run_id, &started_at)))
 }
 
-/// A step as the journal tells it.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Replayed {
-    Succeeded {
-        outputs: Json,
-    },
-    Failed,
-    Skipped,
-    /// Started and never finished: a crash, a kill, or a cancel mid-flight.
-    InFlight {
-        attempt: u32,
-    },
-    /// Undone by compensation: runs again on resume.
-    Compensated,
-}
-
-/// A run rebuilt from its journal.
-#[derive(Clone, Debug, Default)]
-pub struct RunState {
-    pub run_id: String,
-    pub started: Option<Record>,
-    pub finished: Option<Record>,
-    pub steps: HashMap<String, Replayed>,
-    /// Programs started by the run's steps, in journal order (see [`crate::process`]).
-    pub processes: Vec<(String, StartedProcess)>,
-    pub records: usize,
-}
-
-impl RunState {
-    /// The first program of the run that is still running on this machine, with its step.
-    pub fn still_running(&self) -> Option<&(String, StartedProcess)> {
-        self.processes
-            .iter()
-            .find(|(_, p)| p.status() == Liveness::Running)
-    }
-
-    /// Programs of the run started on another machine, whose state this one cannot tell.
-    pub fn started_elsewhere(&self) -> impl Iterator<Item = &(String, StartedProcess)> {
-        self.processes
-            .iter()
-            .filter(|(_, p)| p.status() == Liveness::Elsewhere)
-    }
-}
-
-impl RunState {
-    pub fn replay(records: &[Record]) -> RunState {
-        let mut state = RunState {
-            records: records.len(),
-            ..Default::default()
-        };
-        for r in records {
-            state.run_id.clone_from(&r.run);
-            let step = r.step.clone();
-            match (r.event, step) {
-                (EventKind::RunStarted, _) => state.started = Some(r.clone()),
-                (EventKind::RunResumed, _) => state.finished = None,
-                (EventKind::RunFinished, _) => state.finished = Some(r.clone()),
-                (EventKind::StepStarted, Some(s)) => {
-                    state.steps.insert(
-                        s,
-                        Replayed::InFlight {
-                            attempt: r.attempt.unwrap_or(1),
-                        },
-                    );
-                }
-                (EventKind::AttemptFailed, Some(s)) => {
-                    // Between attempts nothing is in flight: the failed attempt ended.
-                    state.steps.remove(&s);
-                }
-                (EventKind::StepSucceeded, Some(s)) => {
-                    let outputs = r.data.get("outputs").cloned().unwrap_or(json!({}));
-                    state.steps.insert(s, Replayed::Succeeded { outputs });
-                }
-                (EventKind::StepFailed, Some(s)) => {
-                    state.steps.insert(s, Replayed::Failed);
-                }
-                (EventKind::StepSkipped, Some(s)) => {
-                    // Only a `when` skip is final; a step blocked by others may run on resume.
-                    if r.data.get("cause").and_then(Json::as_str) == Some("blocked") {
-                        state.steps.remove(&s);
-                    } else {
-                        state.steps.insert(s, Replayed::Skipped);
-                    }
-                }
-                (EventKind::StepCancelled, Some(s)) => {
-                    let attempt = r.attempt.unwrap_or(1);
-                    state.steps.insert(s, Replayed::InFlight { attempt });
-                }
-                (EventKind::Note, Some(s)) => {
-                    // Every program the run started, whatever became of its step: an attempt
-                    // that timed out, or a compensation, may have left one running.
-                    if r.data.get("kind").and_then(Json::as_str) == Some(PROCESS_STARTED)
-                        && let Some(p) = r.data.get("data").and_then(StartedProcess::from_json)
-                    {
-                        state.processes.push((s, p));
-                    }
-                }
-                (EventKind::CompensationSucceeded, Some(s)) => {
-                    state.steps.insert(s, Replayed::Compensated);
-                }
-                (EventKind::Decision, Some(s)) => match r.data.get("action").and_then(Json::as_str)
-                {
-                    Some("assume_done") => {
-                        state
-                            .steps
-                            .insert(s, Replayed::Succeeded { outputs: json!({}) });
-                    }
-                    Some("rerun") => {
-                        state.steps.remove(&s);
-                    }
-                    _ => {}
-                },
-                _ => {}
-            }
-        }
-        state
-    }
-
-    pub fn outcome(&self) -> Option<&str> {
-        self.finished.as_ref()?.data.get("outcome")?.as_str()
-    }
-
-    /// Whether the run was started as a dry run (a resume continues it as one).
-    pub fn dry_run(&self) -> bool {
-        self.started
-            .as_ref()
-            .and_then(|s| s.data.get("dry_run"))
-            .and_then(Json::as_bool)
-            .unwrap_or(false)
-    }
-
-    pub fn runbook_path(&self) -> Option<PathBuf> {
-        Some(PathBuf::from(
-            self.started.as_ref()?.data.get("path")?.as_str()?,
-        ))
-    }
-
-    /// Non-secret params as recorded at the start (secrets must be given again).
-    pub fn recorded_params(&self) -> Vec<(String, String)> {
-        let Some(started) = &self.started else {
-            return Vec::new();
-        };
-        let secrets: HashSet<&str> = started
-            .data
-            .get("secret_params")
-            .and_then(Json::as_array)
-            .map(|a| a.iter().filter_map(Json::as_str).collect())
-            .unwrap_or_default();
-        started
-            .data
-            .get("params")
-            .and_then(Json::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter(|(k, _)| !secrets.contains(k.as_str()))
-                    .map(|(k, v)| {
-                        let text = match v {
-                            Json::String(s) => s.clone(),
-                            Json::Array(items) => items
-                                .iter()
-                                .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
-                                .collect::<Vec<_>>()
-                                .join(","),
-                            other => other.to_string(),
-                        };
-                        (k.clone(), text)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
 /// Read a run's journal (verifying it) and rebuild its state.
 pub fn load(runs_dir: &Path, run_id: &str) -> std::io::Result<(RunState, journal::VerifyReport)> {
     let report = journal::verify(&journal::journal_path(runs_dir, run_id))?;
@@ -390,6 +217,14 @@ pub enum Continue {
     Retry(String),
 }
 
+/// What a resume or retry does: the steps it runs (again), and the decisions it journals about
+/// steps that were in flight.
+#[derive(Default)]
+struct Plan {
+    pending: HashSet<usize>,
+    decisions: Vec<(String, DecisionAction, String)>,
+}
+
 /// Reopen a run and prepare its engine to continue.
 pub async fn resume(
     setup: Setup<'_>,
@@ -398,28 +233,8 @@ pub async fn resume(
 ) -> Result<Arc<Engine>, SessionError> {
     let redactor = Redactor::new(setup.params.secrets());
     let (journal, records) = Journal::reopen(setup.runs_dir, run_id, redactor)?;
-    let state = RunState::replay(&records);
-    let started = state
-        .started
-        .clone()
-        .ok_or_else(|| SessionError::NotARun(run_id.into()))?;
-    let then = started
-        .data
-        .get("sha256")
-        .and_then(Json::as_str)
-        .unwrap_or("");
-    let now = setup.validated.content_sha256();
-    if then != now {
-        return Err(SessionError::RunbookChanged {
-            run: run_id.into(),
-            then: then.into(),
-            now,
-        });
-    }
-    let validated = setup.validated.clone();
-    let index: HashMap<&str, usize> = (0..validated.steps.len())
-        .map(|i| (validated.step(i).id.as_str(), i))
-        .collect();
+    let mut state = RunState::replay(&records);
+    let started_at = check_runbook(&state, &setup, run_id)?;
     // Whatever is decided, nothing starts beside a program the run started that still runs:
     // its step would run twice at once (`--assume-done` waits too: its outcome is not known
     // until it ends). Programs it left in the background do not count, see `process`.
@@ -430,146 +245,26 @@ pub async fn resume(
             program: p.program.clone(),
         });
     }
-    let mut pending: HashSet<usize> = HashSet::new();
-    let mut decisions: Vec<(String, DecisionAction, String)> = Vec::new();
-    match &how {
-        Continue::Resume(d) => {
-            if let Some(outcome) = state.outcome()
-                && outcome != "cancelled"
-            {
-                return Err(SessionError::Finished {
-                    run: run_id.into(),
-                    outcome: outcome.into(),
-                    hint: "re-run a failed step with `ripcord retry RUN STEP`".into(),
-                });
-            }
-            let mut undecided = Vec::new();
-            for (id, replayed) in &state.steps {
-                let Some(&i) = index.get(id.as_str()) else {
-                    continue;
-                };
-                if let Replayed::InFlight { .. } = replayed {
-                    if d.assume_done.contains(id) {
-                        decisions.push((
-                            id.clone(),
-                            DecisionAction::AssumeDone,
-                            "--assume-done".into(),
-                        ));
-                    } else if d.rerun.contains(id) {
-                        decisions.push((id.clone(), DecisionAction::Rerun, "--rerun".into()));
-                        pending.insert(i);
-                    } else if validated.steps[i].idempotent {
-                        decisions.push((
-                            id.clone(),
-                            DecisionAction::Rerun,
-                            "idempotent step type".into(),
-                        ));
-                        pending.insert(i);
-                    } else {
-                        undecided.push(id.clone());
-                    }
-                }
-            }
-            for id in d.assume_done.iter().chain(&d.rerun) {
-                if !matches!(state.steps.get(id), Some(Replayed::InFlight { .. })) {
-                    return Err(SessionError::BadStep {
-                        step: id.clone(),
-                        why: "was not in flight: only steps that started and did not finish need a decision".into(),
-                    });
-                }
-            }
-            if !undecided.is_empty() {
-                undecided.sort();
-                return Err(SessionError::NeedsDecision(undecided));
-            }
-        }
-        Continue::Retry(step) => {
-            let &i = index
-                .get(step.as_str())
-                .ok_or_else(|| SessionError::BadStep {
-                    step: step.clone(),
-                    why: "is not in this runbook".into(),
-                })?;
-            if state.steps.get(step) != Some(&Replayed::Failed) {
-                return Err(SessionError::BadStep {
-                    step: step.clone(),
-                    why: "did not fail: only a failed step can be retried".into(),
-                });
-            }
-            // The step and every step after it that did not succeed.
-            pending.insert(i);
-            for j in 0..validated.steps.len() {
-                if validated.dag.is_ancestor(i, j)
-                    && !matches!(
-                        state.steps.get(&validated.step(j).id),
-                        Some(Replayed::Succeeded { .. })
-                    )
-                {
-                    pending.insert(j);
-                }
-            }
-        }
-    }
-
-    journal
-        .append(
-            None,
-            None,
-            RunResumed {
-                mode: match &how {
-                    Continue::Resume(_) => ResumeMode::Resume,
-                    Continue::Retry(_) => ResumeMode::Retry,
-                },
-                retry: match &how {
-                    Continue::Retry(s) => Some(s.clone()),
-                    Continue::Resume(_) => None,
-                },
-                user: setup.operator.user.clone(),
-                host: setup.operator.host.clone(),
-                params: setup.params.redacted(),
-            },
-        )
-        .await?;
-    for (step, action, why) in &decisions {
-        journal
-            .append(
-                Some(step),
-                None,
-                Decision {
-                    action: *action,
-                    by: setup.operator.user.clone(),
-                    why: why.clone(),
-                },
-            )
-            .await?;
-    }
-
-    let started_at = started.ts.clone();
-    let mut engine = engine(setup, journal, run_id, &started_at);
-    let main = validated
-        .steps
-        .iter()
-        .filter(|s| s.phase == ripcord_spec::validate::Phase::Main)
-        .count();
-    let assumed: HashSet<&str> = decisions
-        .iter()
-        .filter(|(_, a, _)| *a == DecisionAction::AssumeDone)
-        .map(|(s, _, _)| s.as_str())
-        .collect();
+    let validated = setup.validated.clone();
+    let plan = match &how {
+        Continue::Resume(d) => plan_resume(&state, &validated, d, run_id)?,
+        Continue::Retry(step) => plan_retry(&state, &validated, step)?,
+    };
     // Resuming a run that stopped mid-way (a crash) continues where it stopped, `finally`
     // included. A run that ended (cancelled) and a retry go on past their end, so their
     // `finally` runs again after the new work.
     let restore = match &how {
         Continue::Resume(_) if state.finished.is_none() => validated.steps.len(),
-        _ => main,
+        _ => validated
+            .steps
+            .iter()
+            .filter(|s| s.phase == Phase::Main)
+            .count(),
     };
-    for i in 0..restore {
-        if pending.contains(&i) {
-            continue;
-        }
-        let id = validated.step(i).id.as_str();
-        match state.steps.get(id) {
-            _ if assumed.contains(id) => engine.preset(i, Status::Succeeded, Some(json!({}))),
+    journal_continue(&journal, &mut state, &setup, &how, &plan).await?;
+    let mut engine = engine(setup, journal, run_id, &started_at);
+    for i in (0..restore).filter(|i| !plan.pending.contains(i)) {
+        match state.steps.get(&validated.step(i).id) {
             Some(Replayed::Succeeded { outputs }) => {
                 engine.preset(i, Status::Succeeded, Some(outputs.clone()))
             }
@@ -579,4 +274,147 @@ pub async fn resume(
         }
     }
     Ok(Arc::new(engine))
+}
+
+/// The run's start time, if the runbook is the one it started with.
+fn check_runbook(
+    state: &RunState,
+    setup: &Setup<'_>,
+    run_id: &str,
+) -> Result<String, SessionError> {
+    let started = state
+        .started
+        .as_ref()
+        .ok_or_else(|| SessionError::NotARun(run_id.into()))?;
+    let now = setup.validated.content_sha256();
+    if started.event.sha256 != now {
+        return Err(SessionError::RunbookChanged {
+            run: run_id.into(),
+            then: started.event.sha256.clone(),
+            now,
+        });
+    }
+    Ok(started.ts.clone())
+}
+
+fn step_index(validated: &Validated) -> HashMap<&str, usize> {
+    (0..validated.steps.len())
+        .map(|i| (validated.step(i).id.as_str(), i))
+        .collect()
+}
+
+/// A resume: every step in flight needs a decision, from a flag or from its step type.
+fn plan_resume(
+    state: &RunState,
+    validated: &Validated,
+    d: &Decisions,
+    run_id: &str,
+) -> Result<Plan, SessionError> {
+    if let Some(outcome) = state.outcome()
+        && outcome != "cancelled"
+    {
+        return Err(SessionError::Finished {
+            run: run_id.into(),
+            outcome: outcome.into(),
+            hint: "re-run a failed step with `ripcord retry RUN STEP`".into(),
+        });
+    }
+    let index = step_index(validated);
+    let mut plan = Plan::default();
+    let mut undecided = Vec::new();
+    for id in state.in_flight() {
+        let Some(&i) = index.get(id) else {
+            continue;
+        };
+        let (action, why) = if d.assume_done.contains(id) {
+            (DecisionAction::AssumeDone, "--assume-done")
+        } else if d.rerun.contains(id) {
+            (DecisionAction::Rerun, "--rerun")
+        } else if validated.steps[i].idempotent {
+            (DecisionAction::Rerun, "idempotent step type")
+        } else {
+            undecided.push(id.to_owned());
+            continue;
+        };
+        if action == DecisionAction::Rerun {
+            plan.pending.insert(i);
+        }
+        plan.decisions.push((id.to_owned(), action, why.into()));
+    }
+    for id in d.assume_done.iter().chain(&d.rerun) {
+        if !matches!(state.steps.get(id), Some(Replayed::InFlight { .. })) {
+            return Err(SessionError::BadStep {
+                step: id.clone(),
+                why:
+                    "was not in flight: only steps that started and did not finish need a decision"
+                        .into(),
+            });
+        }
+    }
+    if !undecided.is_empty() {
+        undecided.sort();
+        return Err(SessionError::NeedsDecision(undecided));
+    }
+    Ok(plan)
+}
+
+/// A retry: the failed step and every step after it that did not succeed.
+fn plan_retry(state: &RunState, validated: &Validated, step: &str) -> Result<Plan, SessionError> {
+    let &i = step_index(validated)
+        .get(step)
+        .ok_or_else(|| SessionError::BadStep {
+            step: step.to_owned(),
+            why: "is not in this runbook".into(),
+        })?;
+    if state.steps.get(step) != Some(&Replayed::Failed) {
+        return Err(SessionError::BadStep {
+            step: step.to_owned(),
+            why: "did not fail: only a failed step can be retried".into(),
+        });
+    }
+    let mut plan = Plan::default();
+    plan.pending.insert(i);
+    for j in 0..validated.steps.len() {
+        if validated.dag.is_ancestor(i, j)
+            && !matches!(
+                state.steps.get(&validated.step(j).id),
+                Some(Replayed::Succeeded { .. })
+            )
+        {
+            plan.pending.insert(j);
+        }
+    }
+    Ok(plan)
+}
+
+/// Journal the resume and its decisions, and apply them to the state: an assumed-done step
+/// is then a succeeded one.
+async fn journal_continue(
+    journal: &Journal,
+    state: &mut RunState,
+    setup: &Setup<'_>,
+    how: &Continue,
+    plan: &Plan,
+) -> Result<(), SessionError> {
+    let (mode, retry) = match how {
+        Continue::Resume(_) => (ResumeMode::Resume, None),
+        Continue::Retry(s) => (ResumeMode::Retry, Some(s.clone())),
+    };
+    let resumed = RunResumed {
+        mode,
+        retry,
+        user: setup.operator.user.clone(),
+        host: setup.operator.host.clone(),
+        params: setup.params.redacted(),
+    };
+    state.apply(&*journal.append(None, None, resumed).await?);
+    for (step, action, why) in &plan.decisions {
+        let decision = Decision {
+            action: *action,
+            by: setup.operator.user.clone(),
+            why: why.clone(),
+        };
+        state.apply(&*journal.append(Some(step), None, decision).await?);
+    }
+    Ok(())
 }

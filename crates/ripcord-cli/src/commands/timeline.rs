@@ -22,13 +22,14 @@ pub struct TimelineArgs {
 /// The runbook the run was made from: `given`, or the path recorded in `run_started`; used only
 /// when its SHA-256 matches the journal's.
 fn runbook_steps(records: &[ripcord_engine::Record], given: Option<&Path>) -> Option<RunbookSteps> {
-    let started = records
-        .iter()
-        .find(|r| r.event == ripcord_engine::EventKind::RunStarted)?;
-    let sha = started.data.get("sha256").and_then(|v| v.as_str())?;
+    let started = records.iter().find_map(|r| match r.event() {
+        Ok(ripcord_engine::Event::RunStarted(e)) => Some(e),
+        _ => None,
+    })?;
+    let sha = started.sha256.as_str();
     let path = match given {
         Some(p) => p.to_owned(),
-        None => PathBuf::from(started.data.get("path").and_then(|v| v.as_str())?),
+        None => started.path.clone(),
     };
     let text = std::fs::read_to_string(&path).ok()?;
     let outcome = ripcord_spec::validate(ripcord_spec::SourceFile::new(
