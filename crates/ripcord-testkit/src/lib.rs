@@ -10,6 +10,10 @@
 //! replica set controllers, an endpoints controller, and exec over WebSocket answered by an
 //! [`ExecHandler`]. The crate's README lists what it does not model.
 //!
+//! With the feature `harness`, the `harness` module holds the helpers that the test folders
+//! (`crates/*/tests/common`, `tests/common`) share: one step of an executor, bounded waits,
+//! background processes, journals.
+//!
 //! ```no_run
 //! # async fn demo() {
 //! let cluster = ripcord_testkit::FakeCluster::start().await;
@@ -35,6 +39,8 @@ use tokio_util::sync::CancellationToken;
 
 mod api;
 mod controllers;
+#[cfg(feature = "harness")]
+pub mod harness;
 mod patch;
 pub mod resources;
 pub mod selectors;

@@ -312,40 +312,19 @@ pub fn artifacts(n: usize) -> Vec<(String, Vec<u8>)> {
 // ---------------------------------------------------------------------------------------------
 // one step
 
-pub use ripcord_engine::testing::TestContext;
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use ripcord_testkit::harness::TestContext;
 
 /// The context of these tests: one secret to prove redaction.
 pub fn test_context() -> std::sync::Arc<TestContext> {
     TestContext::with(serde_json::json!({}), vec!["s3cr3t-value".into()])
 }
 
-#[derive(Clone)]
-pub struct Opts {
-    pub dry_run: bool,
-    pub timeout: Duration,
-    pub cancel: CancellationToken,
-}
+/// How to run one step: 120 s timeout by default (syncs of thousands of objects).
+pub type Opts = ripcord_testkit::harness::Opts<120>;
 
-impl Default for Opts {
-    fn default() -> Self {
-        Self {
-            dry_run: false,
-            timeout: Duration::from_secs(120),
-            cancel: CancellationToken::new(),
-        }
-    }
-}
-
-impl Opts {
-    pub fn dry_run() -> Self {
-        Self {
-            dry_run: true,
-            ..Self::default()
-        }
-    }
-}
-
-/// Decode `with` for `kind` (as the engine does after rendering) and execute it.
+/// Decode `with` for `kind` (as the engine does after rendering) and execute it; a result must
+/// hold exactly the fields the catalog declares.
 pub async fn step(
     ctx: &TestContext,
     aws: &Arc<Aws>,
@@ -358,17 +337,7 @@ pub async fn step(
     } else {
         AwsExecutor::s3(aws.clone())
     };
-    let attempt = ripcord_engine::testing::Attempt {
-        step_id: "step-1",
-        dry_run: opts.dry_run,
-        timeout: opts.timeout,
-        cancel: opts.cancel.clone(),
-    };
-    let result = ripcord_engine::testing::execute(&executor, ctx, kind, with, attempt).await;
-    if let Ok(out) = &result {
-        ripcord_engine::testing::assert_result_fields(kind, out);
-    }
-    result
+    ripcord_testkit::harness::execute_checked(&executor, ctx, kind, with, &opts).await
 }
 
 pub async fn ok(aws: &Arc<Aws>, kind: &str, with: Value) -> Value {
@@ -492,11 +461,7 @@ pub async fn run_runbook(
     let engine = ripcord_engine::session::start(setup).await.expect("start");
     let journal = engine.journal().path().to_owned();
     let report = engine.run().await.expect("run");
-    let text = std::fs::read_to_string(&journal).expect("journal");
-    let records = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect();
+    let records = ripcord_testkit::harness::journal_records(&journal);
     RunOutcome {
         outcome: report.outcome.as_str().to_owned(),
         records,

@@ -1,11 +1,10 @@
-//! Test harness: a [`StepContext`] that records notes, a real approval mailbox on a tempdir,
-//! minijinja evaluation; a tiny HTTP/1.1 server on 127.0.0.1; bounded polling helpers.
+//! Test harness: the core executors run one step at a time (the shared part, bounded polling
+//! and process checks, is `ripcord_testkit::harness`); a tiny HTTP/1.1 server on 127.0.0.1.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ripcord_builtin::CoreExecutor;
 use ripcord_engine::StepError;
@@ -13,52 +12,16 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 pub const RUN_ID: &str = "run-1";
 
-pub use ripcord_engine::testing::TestContext;
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use ripcord_testkit::harness::{
+    TestContext, assert_all_gone, failed, poll_until, process_alive, read_pids,
+};
 
-/// How to run one step.
-#[derive(Clone)]
-pub struct Opts {
-    pub step_id: String,
-    pub dry_run: bool,
-    pub timeout: Duration,
-    pub cancel: CancellationToken,
-}
-
-impl Default for Opts {
-    fn default() -> Self {
-        Self {
-            step_id: "step-1".into(),
-            dry_run: false,
-            timeout: Duration::from_secs(10),
-            cancel: CancellationToken::new(),
-        }
-    }
-}
-
-impl Opts {
-    pub fn dry_run() -> Self {
-        Self {
-            dry_run: true,
-            ..Self::default()
-        }
-    }
-    pub fn timeout(timeout: Duration) -> Self {
-        Self {
-            timeout,
-            ..Self::default()
-        }
-    }
-    pub fn cancel(cancel: &CancellationToken) -> Self {
-        Self {
-            cancel: cancel.clone(),
-            ..Self::default()
-        }
-    }
-}
+/// How to run one step (10 s timeout by default).
+pub type Opts = ripcord_testkit::harness::Opts<10>;
 
 /// Decode `with` for `kind` (as the engine does after rendering) and execute it.
 pub async fn run(
@@ -67,13 +30,7 @@ pub async fn run(
     with: Value,
     opts: Opts,
 ) -> Result<Value, StepError> {
-    let attempt = ripcord_engine::testing::Attempt {
-        step_id: &opts.step_id,
-        dry_run: opts.dry_run,
-        timeout: opts.timeout,
-        cancel: opts.cancel.clone(),
-    };
-    ripcord_engine::testing::execute(&CoreExecutor::new(), ctx, kind, with, attempt).await
+    ripcord_testkit::harness::execute(&CoreExecutor::new(), ctx, kind, with, &opts).await
 }
 
 /// [`run`] with owned arguments, for `tokio::spawn`.
@@ -84,72 +41,6 @@ pub async fn run_owned(
     opts: Opts,
 ) -> Result<Value, StepError> {
     run(&ctx, kind, with, opts).await
-}
-
-pub fn failed(result: Result<Value, StepError>) -> String {
-    match result {
-        Err(StepError::Failed(m)) => m,
-        other => panic!("expected StepError::Failed, got {other:?}"),
-    }
-}
-
-/// Poll `f` every 10 ms until it gives `Some`, for at most `limit`.
-pub async fn poll_until<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let until = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= until {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// processes
-
-/// Whether a process exists and is not a zombie.
-pub fn process_alive(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_ascii_whitespace().next())
-        .unwrap_or("");
-    state != "Z" && state != "X"
-}
-
-/// The pids a script wrote to `file`, once it holds `n` complete lines (up to 5 s).
-pub async fn read_pids(file: &Path, n: usize) -> Vec<i32> {
-    let pids = poll_until(Duration::from_secs(5), || {
-        let text = std::fs::read_to_string(file).ok()?;
-        let pids: Vec<i32> = text
-            .split_terminator('\n')
-            .map(|l| l.trim().parse().ok())
-            .collect::<Option<_>>()?;
-        (text.ends_with('\n') && pids.len() == n).then_some(pids)
-    })
-    .await;
-    pids.unwrap_or_else(|| panic!("{} did not get {n} pids within 5 s", file.display()))
-}
-
-/// Wait (up to `limit`) until none of `pids` is alive; panic naming the survivors.
-pub async fn assert_all_gone(pids: &[i32], limit: Duration) {
-    let gone = poll_until(limit, || {
-        pids.iter().all(|&p| !process_alive(p)).then_some(())
-    })
-    .await;
-    if gone.is_none() {
-        let alive: Vec<i32> = pids.iter().copied().filter(|&p| process_alive(p)).collect();
-        for &p in &alive {
-            // Do not leave them behind, whatever the test says.
-            unsafe { libc::kill(p, libc::SIGKILL) };
-        }
-        panic!("processes {alive:?} still alive after {limit:?}");
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-//! Test harness: a recording [`StepContext`], a way to run one step, and the fake cluster.
+//! Test harness: the Kubernetes executors run one step at a time against the fake cluster (the
+//! shared part is `ripcord_testkit::harness`), and manifests for it.
 #![allow(dead_code)]
 
 use std::time::Duration;
@@ -7,41 +8,12 @@ use ripcord_engine::StepError;
 use ripcord_kube::{KubeExecutor, KubeOptions};
 use ripcord_testkit::FakeCluster;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
-pub use ripcord_engine::testing::TestContext;
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use ripcord_testkit::harness::{TestContext, failed};
 
-#[derive(Clone)]
-pub struct Opts {
-    pub dry_run: bool,
-    pub timeout: Duration,
-    pub cancel: CancellationToken,
-}
-
-impl Default for Opts {
-    fn default() -> Self {
-        Self {
-            dry_run: false,
-            timeout: Duration::from_secs(10),
-            cancel: CancellationToken::new(),
-        }
-    }
-}
-
-impl Opts {
-    pub fn dry_run() -> Self {
-        Self {
-            dry_run: true,
-            ..Self::default()
-        }
-    }
-    pub fn timeout(timeout: Duration) -> Self {
-        Self {
-            timeout,
-            ..Self::default()
-        }
-    }
-}
+/// How to run one step (10 s timeout by default).
+pub type Opts = ripcord_testkit::harness::Opts<10>;
 
 /// An executor reaching the fake through its kubeconfig (as the CLI would).
 pub fn executor(cluster: &FakeCluster) -> KubeExecutor {
@@ -51,7 +23,8 @@ pub fn executor(cluster: &FakeCluster) -> KubeExecutor {
     })
 }
 
-/// Decode `with` for `kind` (as the engine does after rendering) and execute it.
+/// Decode `with` for `kind` (as the engine does after rendering) and execute it; a result must
+/// hold exactly the fields the catalog declares.
 pub async fn run(
     ex: &KubeExecutor,
     ctx: &TestContext,
@@ -59,24 +32,7 @@ pub async fn run(
     with: Value,
     opts: Opts,
 ) -> Result<Value, StepError> {
-    let attempt = ripcord_engine::testing::Attempt {
-        step_id: "step-1",
-        dry_run: opts.dry_run,
-        timeout: opts.timeout,
-        cancel: opts.cancel.clone(),
-    };
-    let out = ripcord_engine::testing::execute(ex, ctx, kind, with, attempt).await;
-    if let Ok(v) = &out {
-        ripcord_engine::testing::assert_result_fields(kind, v);
-    }
-    out
-}
-
-pub fn failed(result: Result<Value, StepError>) -> String {
-    match result {
-        Err(StepError::Failed(m)) => m,
-        other => panic!("expected StepError::Failed, got {other:?}"),
-    }
+    ripcord_testkit::harness::execute_checked(ex, ctx, kind, with, &opts).await
 }
 
 pub const LIMIT: Duration = Duration::from_secs(5);
