@@ -605,7 +605,11 @@ async fn patch_merge_strategic_json_and_dry_run() {
         "app:2"
     );
     assert_eq!(d["spec"]["replicas"], 2);
-    let rv = cluster.resource_version();
+    // The fake's controllers are still scaling `web` to 2 (new pods, status updates), so the
+    // store's resource version moves on its own: what a dry run must leave alone is the
+    // Deployment's desired state, its spec and the generation that counts spec changes.
+    let desired = |d: &Value| (d["metadata"]["generation"].clone(), d["spec"].clone());
+    let before = desired(&d);
     run(
         &ex,
         &ctx,
@@ -615,7 +619,11 @@ async fn patch_merge_strategic_json_and_dry_run() {
     )
     .await
     .unwrap();
-    assert_eq!(cluster.resource_version(), rv);
+    let after = cluster
+        .get("apps/v1", "Deployment", "default", "web")
+        .unwrap();
+    assert_eq!(desired(&after), before);
+    assert_eq!(after["spec"]["replicas"], 2);
 }
 
 #[tokio::test]
