@@ -9,13 +9,13 @@ use std::process::Command;
 
 // The harness the test folders share: background processes, bounded waits, journals.
 #[allow(unused_imports)] // each test binary uses a different subset
-pub use ripcord_testkit::harness::{
+pub(crate) use ripcord_testkit::harness::{
     Spawned, events, journal_path, journal_records, live_processes_mentioning, only_run,
     process_gone, run_ids, spawn_in, ts_micros, wait_for,
 };
 
 /// The workspace root (the tests run with the package as working directory).
-pub fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()
@@ -24,7 +24,7 @@ pub fn root() -> PathBuf {
 
 /// What one run of the binary did.
 #[derive(Debug)]
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
@@ -32,7 +32,7 @@ pub struct Run {
 
 impl Run {
     /// Both streams, for "appears nowhere" checks.
-    pub fn all_output(&self) -> String {
+    pub(crate) fn all_output(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
     }
 }
@@ -40,7 +40,7 @@ impl Run {
 /// A `ripcord` command run from the workspace root, so that file names in diagnostics are the
 /// relative paths we pass (stable across machines), with no colour and no stray parameters
 /// from the environment.
-pub fn ripcord() -> Command {
+pub(crate) fn ripcord() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ripcord"));
     cmd.current_dir(root())
         .env("NO_COLOR", "1")
@@ -54,7 +54,7 @@ pub fn ripcord() -> Command {
 }
 
 /// Run a prepared command to completion.
-pub fn run_cmd(cmd: &mut Command) -> Run {
+pub(crate) fn run_cmd(cmd: &mut Command) -> Run {
     let out = cmd.output().expect("the ripcord binary runs");
     let run = Run {
         // A signal (no code) shows up as -1; a panic is 101.
@@ -72,17 +72,17 @@ pub fn run_cmd(cmd: &mut Command) -> Run {
 }
 
 /// `ripcord ARGS...` from the workspace root.
-pub fn run(args: &[&str]) -> Run {
+pub(crate) fn run(args: &[&str]) -> Run {
     run_cmd(ripcord().args(args))
 }
 
 /// `runbooks/*.yaml`, relative to the workspace root, sorted.
-pub fn runbooks() -> Vec<String> {
+pub(crate) fn runbooks() -> Vec<String> {
     yaml_files_in("runbooks")
 }
 
 /// `DIR/*.yaml` (DIR relative to the workspace root), as relative paths, sorted.
-pub fn yaml_files_in(dir: &str) -> Vec<String> {
+pub(crate) fn yaml_files_in(dir: &str) -> Vec<String> {
     let mut files: Vec<String> = std::fs::read_dir(root().join(dir))
         .unwrap_or_else(|e| panic!("cannot list {dir}: {e}"))
         .map(|e| {
@@ -99,7 +99,7 @@ pub fn yaml_files_in(dir: &str) -> Vec<String> {
 }
 
 /// The file stem: `runbooks/data-recovery.yaml` -> `data-recovery`.
-pub fn stem(path: &str) -> &str {
+pub(crate) fn stem(path: &str) -> &str {
     let name = path.rsplit('/').next().unwrap_or(path);
     name.strip_suffix(".yaml").unwrap_or(name)
 }
@@ -107,7 +107,7 @@ pub fn stem(path: &str) -> &str {
 /// The 1-based line and column (in characters) of the first occurrence of `needle` in the
 /// `nth` (1-based) line containing `line_marker`, for computing expected locations from the
 /// fixture text instead of hard-coding offsets that drift when a fixture is edited.
-pub fn locate(text: &str, line_marker: &str, needle: &str) -> (usize, usize) {
+pub(crate) fn locate(text: &str, line_marker: &str, needle: &str) -> (usize, usize) {
     for (i, line) in text.lines().enumerate() {
         if line.contains(line_marker)
             && let Some(byte) = line.find(needle)
@@ -125,7 +125,7 @@ pub fn locate(text: &str, line_marker: &str, needle: &str) -> (usize, usize) {
 /// A `ripcord` command with `dir` as working directory (where `shell` steps run, and where
 /// relative files of a test live), no colour, no `RIPCORD_*` variables from the environment and
 /// no terminal on stdin.
-pub fn ripcord_in(dir: &Path) -> Command {
+pub(crate) fn ripcord_in(dir: &Path) -> Command {
     let mut cmd = ripcord();
     cmd.current_dir(dir).stdin(std::process::Stdio::null());
     cmd
@@ -133,6 +133,6 @@ pub fn ripcord_in(dir: &Path) -> Command {
 
 /// An engine fixture: `tests/fixtures/engine/NAME`, as an absolute path (the tests run in
 /// scratch directories).
-pub fn engine_fixture(name: &str) -> PathBuf {
+pub(crate) fn engine_fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures/engine").join(name)
 }

@@ -17,7 +17,7 @@ pub(crate) struct AwsFailure {
 }
 
 impl AwsFailure {
-    pub fn is_not_found(&self) -> bool {
+    pub(crate) fn is_not_found(&self) -> bool {
         self.status == Some(404)
             || matches!(
                 self.code.as_deref(),
@@ -27,7 +27,7 @@ impl AwsFailure {
             )
     }
 
-    pub fn into_step_error(self) -> StepError {
+    pub(crate) fn into_step_error(self) -> StepError {
         StepError::Failed(self.message)
     }
 }

@@ -18,7 +18,7 @@ use crate::error::describe;
 use crate::util::{opt_value, rfc3339};
 
 /// TTL of records that give none.
-pub const DEFAULT_TTL: i64 = 300;
+pub(crate) const DEFAULT_TTL: i64 = 300;
 /// First and longest pause between GetChange polls.
 const POLL_FIRST: Duration = Duration::from_secs(1);
 const POLL_MAX: Duration = Duration::from_secs(10);

@@ -17,9 +17,9 @@ use crate::error::{AwsFailure, describe};
 use crate::util::{is_multipart_etag, opt_value, rfc3339, unquote};
 
 /// Keys listed by `s3.list` when `limit` is not given.
-pub const DEFAULT_LIST_LIMIT: u64 = 1000;
+pub(crate) const DEFAULT_LIST_LIMIT: u64 = 1000;
 /// Bytes `s3.get_object` reads when `max_bytes` is not given.
-pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024;
+pub(crate) const DEFAULT_MAX_BYTES: u64 = 1024 * 1024;
 
 /// `s3://bucket/key-or-prefix`.
 #[derive(Clone, Debug, PartialEq, Eq)]

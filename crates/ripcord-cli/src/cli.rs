@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
     about = "Declarative disaster-recovery runbooks: validate, plan, run, resume, report.",
     after_help = "Exit codes: 0 success, 1 invalid runbook/params or failed verification, 2 usage or I/O error,\n3 run failed, 4 resume needs a decision, 5 locked by another run or process,\n6 journal or engine failure, 130 cancelled. See docs/cli.md."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// When to colour diagnostics.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
@@ -34,7 +34,7 @@ pub struct Cli {
 /// AWS settings of `s3.*` and `route53.*` steps, on top of the standard chain (environment,
 /// profiles, SSO). See docs/aws.md.
 #[derive(clap::Args, Debug, Clone, Default)]
-pub struct AwsArgs {
+pub(crate) struct AwsArgs {
     /// AWS profile for s3.* and route53.* steps (AWS_PROFILE otherwise).
     #[arg(long, global = true, value_name = "NAME")]
     pub aws_profile: Option<String>,
@@ -57,7 +57,7 @@ pub struct AwsArgs {
 }
 
 impl AwsArgs {
-    pub fn settings(&self) -> ripcord_aws::Settings {
+    pub(crate) fn settings(&self) -> ripcord_aws::Settings {
         ripcord_aws::Settings {
             profile: self.aws_profile.clone(),
             region: self.aws_region.clone(),
@@ -74,7 +74,7 @@ impl AwsArgs {
 /// Cluster access of `kube.*` steps, as kubectl's flags (a step's `context` wins).
 /// See docs/kubernetes.md.
 #[derive(clap::Args, Debug, Clone, Default)]
-pub struct KubeArgs {
+pub(crate) struct KubeArgs {
     /// kubeconfig context for kube.* steps (the kubeconfig's current context otherwise).
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
@@ -84,7 +84,7 @@ pub struct KubeArgs {
 }
 
 impl KubeArgs {
-    pub fn options(&self) -> ripcord_kube::KubeOptions {
+    pub(crate) fn options(&self) -> ripcord_kube::KubeOptions {
         ripcord_kube::KubeOptions {
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
@@ -93,7 +93,7 @@ impl KubeArgs {
 }
 
 /// The global flags, parsed once (in `main`) and handed to the commands that use them.
-pub struct Globals {
+pub(crate) struct Globals {
     /// `--color`, decided for this process.
     pub color: bool,
     pub runs_dir: PathBuf,
@@ -102,7 +102,7 @@ pub struct Globals {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Check runbooks and report every problem with its location.
     Validate {
         /// Runbook files.
@@ -237,14 +237,14 @@ pub enum Command {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Color {
+pub(crate) enum Color {
     Auto,
     Always,
     Never,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum DiagnosticFormat {
+pub(crate) enum DiagnosticFormat {
     /// rustc-style, with the source line and a caret.
     Human,
     /// One line per problem: file:line:col: severity[code]: message.
@@ -254,13 +254,13 @@ pub enum DiagnosticFormat {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Output {
+pub(crate) enum Output {
     Text,
     Json,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum TimelineFormat {
+pub(crate) enum TimelineFormat {
     Md,
     Html,
     Json,
@@ -268,7 +268,7 @@ pub enum TimelineFormat {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum PlanFormat {
+pub(crate) enum PlanFormat {
     Text,
     Json,
     Mermaid,

@@ -12,7 +12,7 @@ use ripcord_kube::lock::LockError;
 use crate::exit::Exit;
 
 #[derive(Debug, thiserror::Error)]
-pub enum CliError {
+pub(crate) enum CliError {
     /// A file named on the command line.
     #[error("cannot read {}: {source}", path.display())]
     Read { path: PathBuf, source: io::Error },
@@ -80,7 +80,7 @@ pub enum CliError {
 
 impl CliError {
     /// Listed case by case (no catch-all) so that a new case gets its code chosen.
-    pub fn exit_code(&self) -> Exit {
+    pub(crate) fn exit_code(&self) -> Exit {
         match self {
             CliError::NotUtf8 { .. } => Exit::Invalid,
             CliError::Read { .. }

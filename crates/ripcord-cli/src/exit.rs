@@ -2,7 +2,7 @@
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
-pub enum Exit {
+pub(crate) enum Exit {
     /// Valid, planned, run succeeded.
     Ok = 0,
     /// The runbook (or its params) is invalid; `verify` or `timeline` found a damaged journal.
@@ -27,7 +27,7 @@ pub enum Exit {
 /// How a command ended that did its work (whatever stopped it early is a `CliError`); what it
 /// found is printed already.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Done {
+pub(crate) enum Done {
     Ok,
     /// Runbooks invalid (`validate`), a damaged journal (`verify`, `timeline`).
     Invalid,
@@ -38,7 +38,7 @@ pub enum Done {
 }
 
 impl Done {
-    pub fn exit_code(self) -> Exit {
+    pub(crate) fn exit_code(self) -> Exit {
         match self {
             Done::Ok => Exit::Ok,
             Done::Invalid => Exit::Invalid,

@@ -9,7 +9,7 @@ use crate::output::{eprint, write_atomically};
 
 /// Update the Prometheus textfile at `path` with run `run_id`. Problems are reported and do not
 /// change the run's exit code.
-pub fn write_metrics(path: &Path, runs_dir: &Path, run_id: &str) {
+pub(crate) fn write_metrics(path: &Path, runs_dir: &Path, run_id: &str) {
     let journal = journal::journal_path(runs_dir, run_id);
     let report = match journal::verify(&journal) {
         Ok(r) => r,

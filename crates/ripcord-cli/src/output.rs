@@ -13,7 +13,7 @@ use crate::cli::{Color, DiagnosticFormat};
 use crate::error::CliError;
 
 /// `--color auto`: colour on a terminal, unless NO_COLOR says otherwise.
-pub fn use_color(choice: Color) -> bool {
+pub(crate) fn use_color(choice: Color) -> bool {
     match choice {
         Color::Always => true,
         Color::Never => false,
@@ -22,18 +22,18 @@ pub fn use_color(choice: Color) -> bool {
 }
 
 /// Write to stdout; a closed pipe (`| head`) is not an error worth a panic.
-pub fn print(text: &str) {
+pub(crate) fn print(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
 }
 
-pub fn eprint(text: &str) {
+pub(crate) fn eprint(text: &str) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// An error, as `error: {e}` on stderr; nothing for one that is printed already.
-pub fn error(e: &CliError) {
+pub(crate) fn error(e: &CliError) {
     match e {
         CliError::Reported(_) => {}
         // Not ripcord's failures: the operator said no, or has to decide.
@@ -45,18 +45,18 @@ pub fn error(e: &CliError) {
 }
 
 /// Param problems, one `error:` line each (like diagnostics, all of them at once).
-pub fn param_errors(errors: &[ParamError]) {
+pub(crate) fn param_errors(errors: &[ParamError]) {
     for e in errors {
         eprint(&format!("error: {e}\n"));
     }
 }
 
-pub fn report(outcome: &Validation, format: DiagnosticFormat, color: bool) {
+pub(crate) fn report(outcome: &Validation, format: DiagnosticFormat, color: bool) {
     report_into(outcome, format, color, &mut Vec::new());
 }
 
 /// Print diagnostics; JSON ones are collected into `json` so several files make one array.
-pub fn report_into(
+pub(crate) fn report_into(
     outcome: &Validation,
     format: DiagnosticFormat,
     color: bool,
@@ -90,7 +90,7 @@ pub fn report_into(
 }
 
 /// Readers see the old file or the new one, never a part; `durable` also fsyncs the data.
-pub fn write_atomically(path: &Path, text: &str, durable: bool) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, text: &str, durable: bool) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

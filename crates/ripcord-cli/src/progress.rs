@@ -16,14 +16,14 @@ use tokio::sync::broadcast;
 use crate::cli::Output;
 use crate::output::{eprint, print};
 
-pub enum Mode {
+pub(crate) enum Mode {
     Live,
     Plain,
     Json,
 }
 
 impl Mode {
-    pub fn choose(output: Output, terminal: bool) -> Mode {
+    pub(crate) fn choose(output: Output, terminal: bool) -> Mode {
         match (output, terminal) {
             (Output::Json, _) => Mode::Json,
             (Output::Text, true) => Mode::Live,
@@ -33,7 +33,7 @@ impl Mode {
 }
 
 /// Consume records until the journal closes.
-pub async fn report(
+pub(crate) async fn report(
     mut rx: broadcast::Receiver<Arc<Record>>,
     earlier: Vec<Arc<Record>>,
     mode: Mode,
@@ -80,7 +80,7 @@ fn clock(ts: &str) -> &str {
 }
 
 /// One human line for a record, or `None` for records not worth a line (or not readable).
-pub fn describe(r: &Record) -> Option<String> {
+pub(crate) fn describe(r: &Record) -> Option<String> {
     let step = r.step.as_deref().unwrap_or("");
     let attempt = r.attempt.unwrap_or(1);
     Some(match r.event().ok()? {

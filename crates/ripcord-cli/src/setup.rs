@@ -20,7 +20,7 @@ use crate::error::CliError;
 use crate::exit::Exit;
 use crate::output;
 
-pub fn read_source(path: &Path) -> Result<SourceFile, CliError> {
+pub(crate) fn read_source(path: &Path) -> Result<SourceFile, CliError> {
     match std::fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => Ok(SourceFile::new(path.display().to_string(), text)),
@@ -37,7 +37,7 @@ pub fn read_source(path: &Path) -> Result<SourceFile, CliError> {
 }
 
 /// Validate a file into a runbook. Problems are printed, then `{path}: invalid, {verdict}`.
-pub fn load(path: &Path, color: bool, verdict: &str) -> Result<Arc<Validated>, CliError> {
+pub(crate) fn load(path: &Path, color: bool, verdict: &str) -> Result<Arc<Validated>, CliError> {
     let outcome = ripcord_spec::validate(read_source(path)?);
     if outcome.has_errors() {
         output::report(&outcome, DiagnosticFormat::Human, color);
@@ -51,7 +51,7 @@ pub fn load(path: &Path, color: bool, verdict: &str) -> Result<Arc<Validated>, C
 
 /// The params of a run: `recorded` ones (a resumed run's), then `given` (`-p`, they win), then
 /// the environment. Problems are printed.
-pub fn resolve(
+pub(crate) fn resolve(
     validated: &Validated,
     given: &[String],
     recorded: Vec<(String, String)>,
@@ -79,7 +79,7 @@ fn param_from_env(name: &str) -> Option<String> {
 /// hundreds of copies in flight against a far endpoint can use more: set the variable.
 const DEFAULT_WORKER_THREADS: usize = 1;
 
-pub fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     let workers = std::env::var("RIPCORD_WORKER_THREADS")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
@@ -93,7 +93,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// The flags run, resume and retry have in common.
-pub struct RunFlags {
+pub(crate) struct RunFlags {
     pub params: Vec<String>,
     pub approve: Vec<String>,
     pub max_parallel: usize,
@@ -103,7 +103,7 @@ pub struct RunFlags {
 }
 
 /// A run ready to start or continue: one setup for run, resume and retry.
-pub struct Prepared {
+pub(crate) struct Prepared {
     pub validated: Arc<Validated>,
     pub path: PathBuf,
     pub params: Params,
@@ -116,7 +116,7 @@ pub struct Prepared {
 impl Prepared {
     /// The executors (refused, before anything runs, when a step type has none or a `--limit`
     /// is wrong) and the options; a continued dry run stays a dry run.
-    pub fn new(
+    pub(crate) fn new(
         globals: &Globals,
         validated: Arc<Validated>,
         params: Params,
@@ -148,18 +148,18 @@ impl Prepared {
         })
     }
 
-    pub fn rto(&self) -> Option<Duration> {
+    pub(crate) fn rto(&self) -> Option<Duration> {
         let objectives = self.validated.runbook.objectives.as_ref();
         objectives.and_then(|o| o.rto).map(|d| d.0)
     }
 
     /// First signal: cancel the run; second: abandon compensation and `finally`.
-    pub fn cancel_tokens(&self) -> (CancellationToken, CancellationToken) {
+    pub(crate) fn cancel_tokens(&self) -> (CancellationToken, CancellationToken) {
         (self.options.cancel.clone(), self.options.abandon.clone())
     }
 
     /// The engine's setup. The executors move into it: call this once.
-    pub fn setup<'a>(&'a mut self, runs_dir: &'a Path) -> Setup<'a> {
+    pub(crate) fn setup<'a>(&'a mut self, runs_dir: &'a Path) -> Setup<'a> {
         Setup {
             validated: self.validated.clone(),
             runbook_path: &self.path,

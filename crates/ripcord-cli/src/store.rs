@@ -7,7 +7,7 @@ use ripcord_engine::journal;
 use crate::error::CliError;
 
 /// A run id from the command line: an id, or `last` for the newest run.
-pub fn run_id(runs_dir: &Path, given: &str) -> Result<String, CliError> {
+pub(crate) fn run_id(runs_dir: &Path, given: &str) -> Result<String, CliError> {
     if given != "last" && given != "latest" {
         if journal::journal_path(runs_dir, given).exists() {
             return Ok(given.to_owned());
@@ -25,7 +25,7 @@ pub fn run_id(runs_dir: &Path, given: &str) -> Result<String, CliError> {
 }
 
 /// The runs with a journal, with the journal's modification time.
-pub fn list_runs(runs_dir: &Path) -> Vec<(String, std::time::SystemTime)> {
+pub(crate) fn list_runs(runs_dir: &Path) -> Vec<(String, std::time::SystemTime)> {
     let Ok(entries) = std::fs::read_dir(runs_dir) else {
         return Vec::new();
     };

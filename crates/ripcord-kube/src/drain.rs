@@ -32,7 +32,12 @@ pub const MAX_EVICTION_BACKOFF: Duration = Duration::from_secs(10);
 const LAST_ATTEMPT_MARGIN: Duration = Duration::from_millis(100);
 
 /// The policy/v1 Eviction body (with `deleteOptions`, the field the API server reads).
-pub fn eviction_body(namespace: &str, name: &str, grace: Option<u32>, dry_run: bool) -> Value {
+pub(crate) fn eviction_body(
+    namespace: &str,
+    name: &str,
+    grace: Option<u32>,
+    dry_run: bool,
+) -> Value {
     let mut delete_options = json!({});
     if let Some(g) = grace {
         delete_options["gracePeriodSeconds"] = json!(g);
@@ -197,7 +202,7 @@ async fn evict_one(cx: &EvictCtx<'_, '_>, pod: &Pod) -> Result<String, StepError
     }
 }
 
-pub async fn drain(
+pub(crate) async fn drain(
     ex: &KubeExecutor,
     req: &StepRequest<'_>,
     w: &DrainWith,

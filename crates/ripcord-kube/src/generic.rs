@@ -18,7 +18,7 @@ use crate::wait::{self, Check};
 use crate::{Cluster, KubeExecutor};
 
 /// The field manager of `apply`.
-pub const FIELD_MANAGER: &str = "ripcord";
+pub(crate) const FIELD_MANAGER: &str = "ripcord";
 
 /// A dynamic API for a kind, namespaced to `namespace` or the context's default when namespaced.
 async fn dynamic(
@@ -77,7 +77,7 @@ fn where_(ns: &Option<String>, name: &str) -> String {
     }
 }
 
-pub async fn get(
+pub(crate) async fn get(
     ex: &KubeExecutor,
     req: &StepRequest<'_>,
     w: &GetWith,
@@ -143,7 +143,7 @@ pub async fn get(
     util::bounded(req, work, || format!("reading {} took too long", w.kind)).await
 }
 
-pub async fn patch(
+pub(crate) async fn patch(
     ex: &KubeExecutor,
     req: &StepRequest<'_>,
     w: &PatchWith,
@@ -209,7 +209,7 @@ fn manifests(req: &StepRequest<'_>, w: &ApplyWith) -> Result<Vec<Value>, StepErr
     Ok(out)
 }
 
-pub async fn apply(
+pub(crate) async fn apply(
     ex: &KubeExecutor,
     req: &StepRequest<'_>,
     w: &ApplyWith,
@@ -252,7 +252,7 @@ pub async fn apply(
     Ok(json!({"applied": applied}))
 }
 
-pub async fn namespace_create(
+pub(crate) async fn namespace_create(
     ex: &KubeExecutor,
     req: &StepRequest<'_>,
     w: &NamespaceWith,
@@ -302,7 +302,7 @@ pub async fn namespace_create(
     .await
 }
 
-pub async fn namespace_delete(
+pub(crate) async fn namespace_delete(
     ex: &KubeExecutor,
     req: &StepRequest<'_>,
     w: &NamespaceDeleteWith,
@@ -367,7 +367,7 @@ pub async fn namespace_delete(
     .await
 }
 
-pub async fn endpoints_ready(
+pub(crate) async fn endpoints_ready(
     ex: &KubeExecutor,
     req: &StepRequest<'_>,
     w: &EndpointsReadyWith,

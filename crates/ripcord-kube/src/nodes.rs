@@ -10,7 +10,7 @@ use crate::KubeExecutor;
 use crate::util::{self, failed};
 
 /// The strategic merge patch kubectl sends: `unschedulable: true`, or the field removed.
-pub fn cordon_patch(unschedulable: bool) -> serde_json::Value {
+pub(crate) fn cordon_patch(unschedulable: bool) -> serde_json::Value {
     if unschedulable {
         json!({"spec": {"unschedulable": true}})
     } else {
@@ -19,7 +19,7 @@ pub fn cordon_patch(unschedulable: bool) -> serde_json::Value {
 }
 
 /// Set `spec.unschedulable` (as `kubectl cordon` / `uncordon`); returns the node's value after.
-pub async fn set_unschedulable(
+pub(crate) async fn set_unschedulable(
     api: &Api<Node>,
     node: &str,
     unschedulable: bool,
@@ -41,7 +41,7 @@ pub async fn set_unschedulable(
     Ok(out.spec.and_then(|s| s.unschedulable).unwrap_or(false))
 }
 
-pub async fn cordon(
+pub(crate) async fn cordon(
     ex: &KubeExecutor,
     req: &StepRequest<'_>,
     w: &NodeWith,

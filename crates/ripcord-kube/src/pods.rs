@@ -16,10 +16,10 @@ use crate::util::{self, failed};
 use crate::wait::{self, Check};
 
 /// Most bytes of stdout and of stderr an `exec` keeps.
-pub const MAX_EXEC_OUTPUT: usize = 1 << 20;
+pub(crate) const MAX_EXEC_OUTPUT: usize = 1 << 20;
 
 /// Ready (condition `Ready=True`) and not terminating.
-pub fn ready(pod: &Pod) -> bool {
+pub(crate) fn ready(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_none()
         && pod
             .status
@@ -55,7 +55,7 @@ fn why_not(pod: &Pod) -> String {
     }
 }
 
-pub async fn delete(
+pub(crate) async fn delete(
     ex: &KubeExecutor,
     req: &StepRequest<'_>,
     w: &PodsDeleteWith,
@@ -106,7 +106,7 @@ pub async fn delete(
     Ok(json!({"deleted": deleted}))
 }
 
-pub async fn wait_ready(
+pub(crate) async fn wait_ready(
     ex: &KubeExecutor,
     req: &StepRequest<'_>,
     w: &PodsWaitReadyWith,
@@ -153,7 +153,7 @@ pub async fn wait_ready(
     .await
 }
 
-pub async fn exec(
+pub(crate) async fn exec(
     ex: &KubeExecutor,
     req: &StepRequest<'_>,
     w: &ExecWith,

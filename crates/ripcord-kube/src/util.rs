@@ -12,12 +12,12 @@ use ripcord_engine::{StepError, StepRequest};
 use ripcord_spec::values::{HumanDuration, Templated};
 
 /// A rendered input value (the engine renders templates before the executor runs).
-pub fn value<T: Clone>(t: &Templated<T>, field: &str) -> Result<T, StepError> {
+pub(crate) fn value<T: Clone>(t: &Templated<T>, field: &str) -> Result<T, StepError> {
     t.value()
         .ok_or_else(|| StepError::Input(format!("`{field}` was not rendered to a value")))
 }
 
-pub fn duration(
+pub(crate) fn duration(
     t: &Option<Templated<HumanDuration>>,
     field: &str,
 ) -> Result<Option<Duration>, StepError> {
@@ -25,11 +25,11 @@ pub fn duration(
 }
 
 /// A kube error as a step failure: `doing: message (code Reason)`.
-pub fn failed(doing: &str, e: kube::Error) -> StepError {
+pub(crate) fn failed(doing: &str, e: kube::Error) -> StepError {
     StepError::Failed(describe(doing, &e))
 }
 
-pub fn describe(doing: &str, e: &kube::Error) -> String {
+pub(crate) fn describe(doing: &str, e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) => format!("{doing}: {} ({} {})", s.message, s.code, s.reason),
         other => format!("{doing}: {other}"),
@@ -37,7 +37,7 @@ pub fn describe(doing: &str, e: &kube::Error) -> String {
 }
 
 /// The API status code of an error, if it is an API error.
-pub fn code(e: &kube::Error) -> Option<u16> {
+pub(crate) fn code(e: &kube::Error) -> Option<u16> {
     match e {
         kube::Error::Api(s) => Some(s.code),
         _ => None,
@@ -46,13 +46,13 @@ pub fn code(e: &kube::Error) -> Option<u16> {
 
 /// When our own waits give up: a little before the engine's deadline, so that our message
 /// (what was last seen, which budget blocked) is the one reported.
-pub fn soft_deadline(request: &StepRequest<'_>) -> Instant {
+pub(crate) fn soft_deadline(request: &StepRequest<'_>) -> Instant {
     let left = request.remaining();
     request.deadline - (left / 10).min(Duration::from_millis(250))
 }
 
 /// Run `fut` until done, cancelled, or the soft deadline (then `on_timeout()` is the error).
-pub async fn bounded<T>(
+pub(crate) async fn bounded<T>(
     request: &StepRequest<'_>,
     fut: impl Future<Output = Result<T, StepError>>,
     on_timeout: impl FnOnce() -> String,
@@ -65,14 +65,14 @@ pub async fn bounded<T>(
     }
 }
 
-pub fn post_params(dry_run: bool) -> PostParams {
+pub(crate) fn post_params(dry_run: bool) -> PostParams {
     PostParams {
         dry_run,
         ..PostParams::default()
     }
 }
 
-pub fn patch_params(dry_run: bool) -> PatchParams {
+pub(crate) fn patch_params(dry_run: bool) -> PatchParams {
     if dry_run {
         PatchParams::default().dry_run()
     } else {
@@ -80,7 +80,7 @@ pub fn patch_params(dry_run: bool) -> PatchParams {
     }
 }
 
-pub fn delete_params(dry_run: bool, grace: Option<u32>) -> DeleteParams {
+pub(crate) fn delete_params(dry_run: bool, grace: Option<u32>) -> DeleteParams {
     DeleteParams {
         dry_run,
         grace_period_seconds: grace,
@@ -89,7 +89,7 @@ pub fn delete_params(dry_run: bool, grace: Option<u32>) -> DeleteParams {
 }
 
 /// `group/version` and kind into a GVK.
-pub fn gvk(api_version: &str, kind: &str) -> GroupVersionKind {
+pub(crate) fn gvk(api_version: &str, kind: &str) -> GroupVersionKind {
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     GroupVersionKind::gvk(group, version, kind)
 }
@@ -99,13 +99,13 @@ type DiscoveryKey = (Option<String>, String, String);
 
 /// Discovery results by cluster context and GVK: the resource and whether it is namespaced.
 #[derive(Default)]
-pub struct DiscoveryCache {
+pub(crate) struct DiscoveryCache {
     cache: tokio::sync::Mutex<HashMap<DiscoveryKey, (ApiResource, bool)>>,
 }
 
 impl DiscoveryCache {
     /// The resource of `api_version`/`kind` and whether it is namespaced.
-    pub async fn resolve(
+    pub(crate) async fn resolve(
         &self,
         client: &Client,
         context: Option<&str>,
@@ -140,7 +140,7 @@ impl DiscoveryCache {
 }
 
 /// Whether a `LabelSelector` object matches labels (client side, to name a blocking PDB).
-pub fn selector_matches(
+pub(crate) fn selector_matches(
     selector: &serde_json::Value,
     labels: &std::collections::BTreeMap<String, String>,
 ) -> bool {
@@ -178,7 +178,7 @@ pub fn selector_matches(
 }
 
 /// `namespace/name` of an object.
-pub fn full_name(meta: &kube::core::ObjectMeta) -> String {
+pub(crate) fn full_name(meta: &kube::core::ObjectMeta) -> String {
     format!(
         "{}/{}",
         meta.namespace.as_deref().unwrap_or(""),

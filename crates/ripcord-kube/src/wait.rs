@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::util;
 
 /// What the condition says about the current objects.
-pub enum Check<R> {
+pub(crate) enum Check<R> {
     Done(R),
     /// Not yet; the text says why (shown if the deadline comes first).
     Waiting(String),
@@ -25,7 +25,7 @@ pub enum Check<R> {
 
 /// Watch `api` (filtered by `config`) until `check` is done, fails, or the soft deadline.
 /// `what` names the wait in the timeout message.
-pub async fn until<K, R>(
+pub(crate) async fn until<K, R>(
     request: &StepRequest<'_>,
     api: Api<K>,
     config: watcher::Config,

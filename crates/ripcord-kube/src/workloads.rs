@@ -26,11 +26,11 @@ fn api_for(client: kube::Client, ns: &str, kind: WorkloadKind) -> Api<DynamicObj
 }
 
 /// The patch `kubectl rollout restart` sends (strategic merge).
-pub fn restart_patch(at: &str) -> Value {
+pub(crate) fn restart_patch(at: &str) -> Value {
     json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": at}}}}})
 }
 
-pub async fn restart(
+pub(crate) async fn restart(
     ex: &KubeExecutor,
     req: &StepRequest<'_>,
     w: &WorkloadWith,
@@ -69,7 +69,7 @@ fn int(v: &Value) -> i64 {
 }
 
 /// kubectl's rollout status logic for one object: done (replicas, updated, available), or why not.
-pub fn rollout_state(kind: WorkloadKind, obj: &Value) -> Check<Value> {
+pub(crate) fn rollout_state(kind: WorkloadKind, obj: &Value) -> Check<Value> {
     let (spec, status) = (&obj["spec"], &obj["status"]);
     let generation = int(&obj["metadata"]["generation"]);
     let observed = int(&status["observedGeneration"]);
@@ -144,7 +144,7 @@ pub fn rollout_state(kind: WorkloadKind, obj: &Value) -> Check<Value> {
     }
 }
 
-pub async fn status(
+pub(crate) async fn status(
     ex: &KubeExecutor,
     req: &StepRequest<'_>,
     w: &WorkloadWith,

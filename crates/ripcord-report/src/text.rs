@@ -1,7 +1,7 @@
 //! Small text helpers: width-aware truncation and padding.
 
 /// Cut `s` to at most `width` characters, ending with `…` when cut.
-pub fn truncate(s: &str, width: usize) -> String {
+pub(crate) fn truncate(s: &str, width: usize) -> String {
     if s.chars().count() <= width {
         return s.to_owned();
     }
@@ -11,7 +11,7 @@ pub fn truncate(s: &str, width: usize) -> String {
 }
 
 /// Pad or cut `s` to exactly `width` characters.
-pub fn cell(s: &str, width: usize) -> String {
+pub(crate) fn cell(s: &str, width: usize) -> String {
     let t = truncate(s, width);
     let pad = width.saturating_sub(t.chars().count());
     format!("{t}{}", " ".repeat(pad))

@@ -5,7 +5,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use ripcord_spec::{SourceFile, params, plan, validate};
 
-mod generate;
+pub mod generate;
 
 // The same allocator as the `ripcord` binary, so the figure is what users get.
 #[global_allocator]

@@ -1,7 +1,7 @@
 //! Quick timing of the phases of `ripcord plan` on a generated runbook (a profiling aid; the
 //! benchmark of record is `cargo bench -p ripcord-spec --bench plan`).
 #[path = "../benches/generate.rs"]
-mod generate;
+pub mod generate;
 use std::time::Instant;
 
 #[global_allocator]

@@ -249,30 +249,7 @@ pub fn plan(validated: &Validated, params: &Params) -> Plan {
         });
     }
 
-    let mut waves: Vec<Wave> = Vec::new();
-    for (phase, range) in [
-        (Phase::Main, 0..main_count),
-        (Phase::Finally, main_count..steps.len()),
-    ] {
-        let base = waves.len();
-        for i in range {
-            let w = steps[i].wave;
-            while waves.len() <= base + w {
-                waves.push(Wave {
-                    index: waves.len(),
-                    phase,
-                    steps: Vec::new(),
-                });
-            }
-            waves[base + w].steps.push(steps[i].id.clone());
-        }
-    }
-    for (i, step) in steps.iter_mut().enumerate() {
-        if i >= main_count {
-            // Finally waves follow the main ones.
-            step.wave += waves.iter().filter(|w| w.phase == Phase::Main).count();
-        }
-    }
+    let waves = waves(&mut steps, main_count);
 
     let estimate = estimate(validated, &steps, main_count);
     Plan {
@@ -311,6 +288,36 @@ pub fn plan(validated: &Validated, params: &Params) -> Plan {
             })
             .collect(),
     }
+}
+
+/// The waves of main steps, then those of `finally`; each `finally` step's wave is moved past the
+/// main ones.
+fn waves(steps: &mut [PlanStep], main_count: usize) -> Vec<Wave> {
+    let mut waves: Vec<Wave> = Vec::new();
+    for (phase, range) in [
+        (Phase::Main, 0..main_count),
+        (Phase::Finally, main_count..steps.len()),
+    ] {
+        let base = waves.len();
+        for i in range {
+            let w = steps[i].wave;
+            while waves.len() <= base + w {
+                waves.push(Wave {
+                    index: waves.len(),
+                    phase,
+                    steps: Vec::new(),
+                });
+            }
+            waves[base + w].steps.push(steps[i].id.clone());
+        }
+    }
+    for (i, step) in steps.iter_mut().enumerate() {
+        if i >= main_count {
+            // Finally waves follow the main ones.
+            step.wave += waves.iter().filter(|w| w.phase == Phase::Main).count();
+        }
+    }
+    waves
 }
 
 fn estimate(validated: &Validated, steps: &[PlanStep], main_count: usize) -> Estimate {

@@ -1030,6 +1030,10 @@ impl<'a> Builder<'a> {
         self.out
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "writes one generated step field by field, in the order the YAML reads"
+    )]
     fn step(&mut self, i: usize) {
         let spec = self.spec;
         let s = &spec.steps[i];

@@ -158,7 +158,7 @@ fn validate(res: &Resource, obj: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub fn create(
+pub(crate) fn create(
     store: &mut Store,
     res: &'static Resource,
     ns: &str,
@@ -251,7 +251,7 @@ fn store_update(
     Ok(store.put(res, new))
 }
 
-pub fn replace(
+pub(crate) fn replace(
     store: &mut Store,
     res: &'static Resource,
     ns: &str,
@@ -277,7 +277,7 @@ pub fn replace(
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn patch(
+pub(crate) fn patch(
     store: &mut Store,
     res: &'static Resource,
     ns: &str,
@@ -330,7 +330,7 @@ fn deleted_status(res: &Resource, obj: &Value) -> Value {
 
 /// Delete one object. Pods are deleted gracefully when scheduled (deletionTimestamp; the
 /// kubelet confirms); namespaces terminate asynchronously; objects with finalizers wait for them.
-pub fn delete(
+pub(crate) fn delete(
     store: &mut Store,
     opts: &Options,
     res: &'static Resource,
@@ -384,7 +384,7 @@ pub fn delete(
 
 /// Delete a pod: at once when unscheduled or with grace 0, else mark it terminating and let the
 /// simulated kubelet confirm after `min(grace, termination_delay)`.
-pub fn delete_pod(
+pub(crate) fn delete_pod(
     store: &mut Store,
     opts: &Options,
     ns: &str,
@@ -435,7 +435,7 @@ pub fn delete_pod(
 }
 
 /// Whether a pod counts as healthy for a PodDisruptionBudget: Ready and not terminating.
-pub fn pod_ready(pod: &Value) -> bool {
+pub(crate) fn pod_ready(pod: &Value) -> bool {
     pod["metadata"]["deletionTimestamp"].is_null()
         && pod["status"]["conditions"].as_array().is_some_and(|c| {
             c.iter()
@@ -444,7 +444,7 @@ pub fn pod_ready(pod: &Value) -> bool {
 }
 
 /// A PDB's budget over the current pods: (expected, healthy, desired healthy, allowed).
-pub fn budget(store: &Store, pdb: &Value) -> (i64, i64, i64, i64) {
+pub(crate) fn budget(store: &Store, pdb: &Value) -> (i64, i64, i64, i64) {
     let ns = pdb["metadata"]["namespace"].as_str().unwrap_or("");
     let Ok(Some(sel)) = LabelSelector::from_object(&pdb["spec"]["selector"]) else {
         return (0, 0, 0, 0);
@@ -478,7 +478,7 @@ pub fn budget(store: &Store, pdb: &Value) -> (i64, i64, i64, i64) {
 
 /// `POST pods/NAME/eviction`: delete the pod unless a PodDisruptionBudget would be violated
 /// (429 naming the budget). The body's `deleteOptions` (grace period, dryRun) apply.
-pub fn evict(
+pub(crate) fn evict(
     store: &mut Store,
     opts: &Options,
     ns: &str,

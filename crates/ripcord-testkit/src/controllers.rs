@@ -46,7 +46,7 @@ fn owned_by(obj: &Value, owner_uid: &str) -> bool {
         .is_some_and(|o| o.iter().any(|r| r["uid"] == owner_uid))
 }
 
-pub fn node_ready(node: &Value) -> bool {
+pub(crate) fn node_ready(node: &Value) -> bool {
     node["status"]["conditions"].as_array().is_some_and(|c| {
         c.iter()
             .any(|c| c["type"] == "Ready" && c["status"] == "True")
@@ -54,7 +54,7 @@ pub fn node_ready(node: &Value) -> bool {
 }
 
 /// Run every controller until nothing changes (bounded); returns when timed work is next due.
-pub fn reconcile(store: &mut Store, opts: &Options) -> Option<Instant> {
+pub(crate) fn reconcile(store: &mut Store, opts: &Options) -> Option<Instant> {
     let mut now = Instant::now();
     for _ in 0..32 {
         let before = store.resource_version();
@@ -375,7 +375,7 @@ fn schedule(store: &mut Store, opts: &Options, now: Instant) {
 }
 
 /// The pod status the kubelet reports.
-pub fn ready_status(pod: &Value, ready: bool, node: &Value) -> Value {
+pub(crate) fn ready_status(pod: &Value, ready: bool, node: &Value) -> Value {
     let mut status = pod["status"].clone();
     let now = now_rfc3339();
     let flag = if ready { "True" } else { "False" };

@@ -179,7 +179,7 @@ pub(crate) struct Cluster {
 
 impl Cluster {
     /// Run a mutation under the store lock and wake the controllers.
-    pub fn mutate<T>(
+    pub(crate) fn mutate<T>(
         &self,
         f: impl FnOnce(&mut Store, &Options) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
@@ -195,14 +195,14 @@ impl Cluster {
         out
     }
 
-    pub fn record(&self, r: RecordedRequest) {
+    pub(crate) fn record(&self, r: RecordedRequest) {
         let mut log = self.requests.lock().expect("request log");
         if log.len() < 100_000 {
             log.push(r);
         }
     }
 
-    pub fn take_fault(&self, method: &Method, path: &str) -> Option<Response> {
+    pub(crate) fn take_fault(&self, method: &Method, path: &str) -> Option<Response> {
         let mut faults = self.faults.lock().expect("faults");
         let i = faults.iter().position(|f| {
             f.method.eq_ignore_ascii_case(method.as_str()) && path.contains(&f.path_contains)

@@ -28,7 +28,7 @@ impl PatchKind {
 }
 
 /// Apply `patch` of `kind` to `target`.
-pub fn apply(kind: PatchKind, target: &Value, patch: &Value) -> Result<Value, String> {
+pub(crate) fn apply(kind: PatchKind, target: &Value, patch: &Value) -> Result<Value, String> {
     match kind {
         PatchKind::Merge => {
             let mut out = target.clone();
@@ -51,7 +51,7 @@ pub fn apply(kind: PatchKind, target: &Value, patch: &Value) -> Result<Value, St
 }
 
 /// RFC 7386: objects merge recursively, `null` removes, anything else replaces.
-pub fn merge(target: &mut Value, patch: &Value) {
+pub(crate) fn merge(target: &mut Value, patch: &Value) {
     let Value::Object(patch) = patch else {
         *target = patch.clone();
         return;
@@ -92,7 +92,7 @@ fn merge_key(path: &str, field: &str) -> Option<&'static str> {
 /// Strategic merge: like [`merge`], but lists with a merge key merge element-wise by that key,
 /// `$patch: delete` in an element removes it, `$patch: replace` replaces the list or map,
 /// `metadata.finalizers` merges as a set, and other `$` directives are ignored.
-pub fn strategic(target: &mut Value, patch: &Value, path: &str) {
+pub(crate) fn strategic(target: &mut Value, patch: &Value, path: &str) {
     let Value::Object(patch) = patch else {
         *target = patch.clone();
         return;

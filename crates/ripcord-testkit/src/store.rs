@@ -12,9 +12,9 @@ use crate::resources::Resource;
 use crate::selectors::{FieldSelector, LabelSelector};
 
 /// Events kept for watches that start from an older resourceVersion.
-pub const HISTORY: usize = 10_000;
+pub(crate) const HISTORY: usize = 10_000;
 
-pub type Key = (&'static Resource, String, String);
+pub(crate) type Key = (&'static Resource, String, String);
 
 /// An API error, rendered as a `Status` object.
 #[derive(Clone, Debug)]
@@ -86,7 +86,7 @@ impl ApiError {
     }
 }
 
-pub fn qualified(res: &Resource) -> String {
+pub(crate) fn qualified(res: &Resource) -> String {
     if res.group.is_empty() {
         res.plural.to_owned()
     } else {
@@ -95,14 +95,14 @@ pub fn qualified(res: &Resource) -> String {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventType {
+pub(crate) enum EventType {
     Added,
     Modified,
     Deleted,
 }
 
 impl EventType {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             EventType::Added => "ADDED",
             EventType::Modified => "MODIFIED",
@@ -113,7 +113,7 @@ impl EventType {
 
 /// A change to one object, as watches see it.
 #[derive(Debug)]
-pub struct Event {
+pub(crate) struct Event {
     pub rv: u64,
     pub res: &'static Resource,
     pub ns: String,
@@ -125,7 +125,7 @@ pub struct Event {
 
 /// Time-based work the simulated kubelet and controllers have promised.
 #[derive(Default)]
-pub struct Timers {
+pub(crate) struct Timers {
     /// Pod uid -> when the kubelet reports it Ready (after scheduling).
     pub ready_at: HashMap<String, Instant>,
     /// Pod uid -> when the kubelet confirms a graceful deletion.
@@ -136,7 +136,7 @@ pub struct Timers {
     pub became_ready: HashMap<String, Instant>,
 }
 
-pub struct Store {
+pub(crate) struct Store {
     rv: u64,
     uid: u64,
     objects: BTreeMap<Key, Value>,
@@ -148,12 +148,12 @@ pub struct Store {
     pub name_seq: u64,
 }
 
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 impl Store {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let (tx, _) = broadcast::channel(HISTORY);
         Self {
             rv: 1000,
@@ -167,16 +167,16 @@ impl Store {
         }
     }
 
-    pub fn resource_version(&self) -> u64 {
+    pub(crate) fn resource_version(&self) -> u64 {
         self.rv
     }
 
-    pub fn get(&self, res: &'static Resource, ns: &str, name: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, res: &'static Resource, ns: &str, name: &str) -> Option<&Value> {
         self.objects.get(&(res, ns.to_owned(), name.to_owned()))
     }
 
     /// Objects of a resource, in one namespace (`Some`) or all, filtered by selectors.
-    pub fn list(
+    pub(crate) fn list(
         &self,
         res: &'static Resource,
         ns: Option<&str>,
@@ -194,7 +194,7 @@ impl Store {
     }
 
     /// Every object in a namespace (any resource).
-    pub fn keys_in_namespace(&self, ns: &str) -> Vec<Key> {
+    pub(crate) fn keys_in_namespace(&self, ns: &str) -> Vec<Key> {
         self.objects
             .keys()
             .filter(|(r, n, _)| r.namespaced && n == ns)
@@ -202,22 +202,22 @@ impl Store {
             .collect()
     }
 
-    pub fn all_keys(&self) -> Vec<Key> {
+    pub(crate) fn all_keys(&self) -> Vec<Key> {
         self.objects.keys().cloned().collect()
     }
 
-    pub fn uid_exists(&self, uid: &str) -> bool {
+    pub(crate) fn uid_exists(&self, uid: &str) -> bool {
         self.objects
             .values()
             .any(|o| o["metadata"]["uid"].as_str() == Some(uid))
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
     }
 
     /// Events after `rv`, or `None` when the history no longer reaches back that far (410).
-    pub fn events_since(&self, rv: u64) -> Option<Vec<Arc<Event>>> {
+    pub(crate) fn events_since(&self, rv: u64) -> Option<Vec<Arc<Event>>> {
         if rv < self.floor {
             return None;
         }
@@ -241,7 +241,7 @@ impl Store {
     }
 
     /// Fill in server-set metadata for a new object (not stored).
-    pub fn prepare_new(
+    pub(crate) fn prepare_new(
         &mut self,
         res: &'static Resource,
         ns: &str,
@@ -304,7 +304,7 @@ impl Store {
     }
 
     /// Store a prepared new object.
-    pub fn insert(&mut self, res: &'static Resource, obj: Value) -> Result<Value, ApiError> {
+    pub(crate) fn insert(&mut self, res: &'static Resource, obj: Value) -> Result<Value, ApiError> {
         let ns = obj["metadata"]["namespace"]
             .as_str()
             .unwrap_or("")
@@ -331,7 +331,7 @@ impl Store {
 
     /// Store a new version of an existing object (the caller checked preconditions). Returns the
     /// stored object; writes nothing when nothing changed (as the API server does).
-    pub fn put(&mut self, res: &'static Resource, mut obj: Value) -> Value {
+    pub(crate) fn put(&mut self, res: &'static Resource, mut obj: Value) -> Value {
         let ns = obj["metadata"]["namespace"]
             .as_str()
             .unwrap_or("")
@@ -365,7 +365,7 @@ impl Store {
     }
 
     /// Remove an object for good.
-    pub fn remove(&mut self, res: &'static Resource, ns: &str, name: &str) -> Option<Value> {
+    pub(crate) fn remove(&mut self, res: &'static Resource, ns: &str, name: &str) -> Option<Value> {
         let mut obj = self
             .objects
             .remove(&(res, ns.to_owned(), name.to_owned()))?;
@@ -388,7 +388,7 @@ impl Store {
 
     /// Modify a stored object in place with `f`; writes (and bumps the resourceVersion) only
     /// when `f` changed something.
-    pub fn update(&mut self, key: &Key, f: impl FnOnce(&mut Value)) -> Option<Value> {
+    pub(crate) fn update(&mut self, key: &Key, f: impl FnOnce(&mut Value)) -> Option<Value> {
         let mut obj = self.objects.get(key)?.clone();
         f(&mut obj);
         Some(self.put(key.0, obj))
@@ -402,7 +402,7 @@ impl Default for Store {
 }
 
 /// A five-character name suffix, as `generateName` and controllers use.
-pub fn suffix(n: u64) -> String {
+pub(crate) fn suffix(n: u64) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5bd1e995;
     (0..5)
@@ -415,7 +415,7 @@ pub fn suffix(n: u64) -> String {
 }
 
 /// `spec` and everything else except metadata and status: what bumps `metadata.generation`.
-pub fn generation_part(obj: &Value) -> Map<String, Value> {
+pub(crate) fn generation_part(obj: &Value) -> Map<String, Value> {
     let mut m = obj.as_object().cloned().unwrap_or_default();
     m.remove("metadata");
     m.remove("status");

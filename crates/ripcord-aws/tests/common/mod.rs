@@ -15,8 +15,8 @@ use ripcord_engine::{Registry, StepError};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-pub const MOTO_KEY: &str = "testing";
-pub const MOTO_SECRET: &str = "testing";
+pub(crate) const MOTO_KEY: &str = "testing";
+pub(crate) const MOTO_SECRET: &str = "testing";
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name)
@@ -25,15 +25,15 @@ fn env_or(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_owned())
 }
 
-pub fn moto_url() -> String {
+pub(crate) fn moto_url() -> String {
     env_or("RIPCORD_TEST_MOTO_URL", "http://127.0.0.1:5000")
 }
 
-pub fn seaweed_url() -> String {
+pub(crate) fn seaweed_url() -> String {
     env_or("RIPCORD_TEST_SEAWEED_URL", "http://127.0.0.1:8333")
 }
 
-pub fn seaweed_keys() -> (String, String) {
+pub(crate) fn seaweed_keys() -> (String, String) {
     (
         env_or("RIPCORD_TEST_SEAWEED_ACCESS_KEY", "ripcord-test"),
         env_or("RIPCORD_TEST_SEAWEED_SECRET_KEY", "ripcord-test-secret"),
@@ -55,7 +55,7 @@ fn http(method: &str, url: &str, path: &str) -> std::io::Result<u16> {
 /// GET a path of moto unsigned (moto does not check signatures): for answers the SDK cannot
 /// read (moto wraps Route53 record values in CDATA, which the SDK's XML reader drops).
 /// moto routes a request by the service named in its credential scope.
-pub fn moto_get(service: &str, path: &str) -> String {
+pub(crate) fn moto_get(service: &str, path: &str) -> String {
     let auth = format!(
         "authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request\r\n"
     );
@@ -102,12 +102,12 @@ fn require(name: &str, url: &str) {
 static MOTO: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Holds moto for one test case; the state was reset when it was taken.
-pub struct MotoGuard {
+pub(crate) struct MotoGuard {
     _lock: tokio::sync::MutexGuard<'static, ()>,
     pub aws: Arc<Aws>,
 }
 
-pub async fn moto() -> MotoGuard {
+pub(crate) async fn moto() -> MotoGuard {
     let lock = MOTO.lock().await;
     let url = moto_url();
     require("moto", &url);
@@ -122,19 +122,19 @@ pub async fn moto() -> MotoGuard {
 // ---------------------------------------------------------------------------------------------
 // SeaweedFS: shared, so each test works in buckets of its own (and removes them)
 
-pub fn seaweed_settings() -> Settings {
+pub(crate) fn seaweed_settings() -> Settings {
     let url = seaweed_url();
     require("SeaweedFS", &url);
     let (key, secret) = seaweed_keys();
     Settings::local(&url, &key, &secret)
 }
 
-pub fn seaweed() -> Arc<Aws> {
+pub(crate) fn seaweed() -> Arc<Aws> {
     Arc::new(Aws::new(seaweed_settings()))
 }
 
 /// A bucket name unique to this test run and case.
-pub fn unique(name: &str) -> String {
+pub(crate) fn unique(name: &str) -> String {
     let n: u32 = rand_u32();
     format!("{name}-{:08x}", n)
 }
@@ -154,11 +154,11 @@ fn rand_u32() -> u32 {
 // ---------------------------------------------------------------------------------------------
 // S3 fixtures
 
-pub async fn client(aws: &Aws) -> aws_sdk_s3::Client {
+pub(crate) async fn client(aws: &Aws) -> aws_sdk_s3::Client {
     aws.s3(None).await.expect("an S3 client")
 }
 
-pub async fn create_bucket(aws: &Aws, bucket: &str) {
+pub(crate) async fn create_bucket(aws: &Aws, bucket: &str) {
     client(aws)
         .await
         .create_bucket()
@@ -168,7 +168,7 @@ pub async fn create_bucket(aws: &Aws, bucket: &str) {
         .unwrap_or_else(|e| panic!("create bucket {bucket}: {e:?}"));
 }
 
-pub async fn put(aws: &Aws, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {
+pub(crate) async fn put(aws: &Aws, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {
     client(aws)
         .await
         .put_object()
@@ -180,7 +180,7 @@ pub async fn put(aws: &Aws, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {
         .unwrap_or_else(|e| panic!("put s3://{bucket}/{key}: {e:?}"));
 }
 
-pub async fn get(aws: &Aws, bucket: &str, key: &str) -> Option<Vec<u8>> {
+pub(crate) async fn get(aws: &Aws, bucket: &str, key: &str) -> Option<Vec<u8>> {
     let out = client(aws)
         .await
         .get_object()
@@ -193,7 +193,7 @@ pub async fn get(aws: &Aws, bucket: &str, key: &str) -> Option<Vec<u8>> {
 }
 
 /// Every key under a prefix, sorted.
-pub async fn keys(aws: &Aws, bucket: &str, prefix: &str) -> Vec<String> {
+pub(crate) async fn keys(aws: &Aws, bucket: &str, prefix: &str) -> Vec<String> {
     let c = client(aws).await;
     let mut pages = c
         .list_objects_v2()
@@ -212,7 +212,12 @@ pub async fn keys(aws: &Aws, bucket: &str, prefix: &str) -> Vec<String> {
 }
 
 /// Put many small objects, `parallel` at a time.
-pub async fn put_many(aws: &Aws, bucket: &str, objects: Vec<(String, Vec<u8>)>, parallel: usize) {
+pub(crate) async fn put_many(
+    aws: &Aws,
+    bucket: &str,
+    objects: Vec<(String, Vec<u8>)>,
+    parallel: usize,
+) {
     let c = client(aws).await;
     let mut set = tokio::task::JoinSet::new();
     for (key, body) in objects {
@@ -237,7 +242,7 @@ pub async fn put_many(aws: &Aws, bucket: &str, objects: Vec<(String, Vec<u8>)>, 
 }
 
 /// Delete every object of a bucket and the bucket (best effort).
-pub async fn remove_bucket(aws: &Aws, bucket: &str) {
+pub(crate) async fn remove_bucket(aws: &Aws, bucket: &str) {
     let c = client(aws).await;
     let all = keys(aws, bucket, "").await;
     for chunk in all.chunks(1000) {
@@ -269,7 +274,7 @@ pub async fn remove_bucket(aws: &Aws, bucket: &str) {
 /// The DR plan's backup layout in `bucket`:
 /// `latest.txt` -> `<stamp>`, `<stamp>/metadata.json`, `<stamp>/artifacts/<name>` for each
 /// artifact. Returns the artifacts' (relative key, body).
-pub async fn backup_layout(
+pub(crate) async fn backup_layout(
     aws: &Aws,
     bucket: &str,
     stamp: &str,
@@ -298,7 +303,7 @@ pub async fn backup_layout(
 }
 
 /// `n` small artifacts with distinct bodies, in nested "directories".
-pub fn artifacts(n: usize) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn artifacts(n: usize) -> Vec<(String, Vec<u8>)> {
     (0..n)
         .map(|i| {
             (
@@ -313,19 +318,19 @@ pub fn artifacts(n: usize) -> Vec<(String, Vec<u8>)> {
 // one step
 
 #[allow(unused_imports)] // each test binary uses a different subset
-pub use ripcord_testkit::harness::TestContext;
+pub(crate) use ripcord_testkit::harness::TestContext;
 
 /// The context of these tests: one secret to prove redaction.
-pub fn test_context() -> std::sync::Arc<TestContext> {
+pub(crate) fn test_context() -> std::sync::Arc<TestContext> {
     TestContext::with(serde_json::json!({}), vec!["s3cr3t-value".into()])
 }
 
 /// How to run one step: 120 s timeout by default (syncs of thousands of objects).
-pub type Opts = ripcord_testkit::harness::Opts<120>;
+pub(crate) type Opts = ripcord_testkit::harness::Opts<120>;
 
 /// Decode `with` for `kind` (as the engine does after rendering) and execute it; a result must
 /// hold exactly the fields the catalog declares.
-pub async fn step(
+pub(crate) async fn step(
     ctx: &TestContext,
     aws: &Arc<Aws>,
     kind: &str,
@@ -340,14 +345,14 @@ pub async fn step(
     ripcord_testkit::harness::execute_checked(&executor, ctx, kind, with, &opts).await
 }
 
-pub async fn ok(aws: &Arc<Aws>, kind: &str, with: Value) -> Value {
+pub(crate) async fn ok(aws: &Arc<Aws>, kind: &str, with: Value) -> Value {
     let ctx = test_context();
     step(&ctx, aws, kind, with.clone(), Opts::default())
         .await
         .unwrap_or_else(|e| panic!("{kind} {with}: {e}"))
 }
 
-pub async fn fails(aws: &Arc<Aws>, kind: &str, with: Value) -> String {
+pub(crate) async fn fails(aws: &Arc<Aws>, kind: &str, with: Value) -> String {
     let ctx = test_context();
     match step(&ctx, aws, kind, with.clone(), Opts::default()).await {
         Err(StepError::Failed(m)) => m,
@@ -359,14 +364,14 @@ pub async fn fails(aws: &Arc<Aws>, kind: &str, with: Value) -> String {
 // whole runbooks through the engine
 
 /// What a run through the engine ended with.
-pub struct RunOutcome {
+pub(crate) struct RunOutcome {
     pub outcome: String,
     /// `step_succeeded` / `step_failed` data by step id (the last attempt's).
     pub records: Vec<Value>,
 }
 
 impl RunOutcome {
-    pub fn status(&self, step: &str) -> String {
+    pub(crate) fn status(&self, step: &str) -> String {
         self.records
             .iter()
             .rev()
@@ -387,7 +392,7 @@ impl RunOutcome {
             .unwrap_or_else(|| "not run".into())
     }
 
-    pub fn result(&self, step: &str) -> Value {
+    pub(crate) fn result(&self, step: &str) -> Value {
         self.records
             .iter()
             .rev()
@@ -396,7 +401,7 @@ impl RunOutcome {
             .unwrap_or_else(|| panic!("step {step} did not succeed: {}", self.describe()))
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         self.records
             .iter()
             .filter(|r| {
@@ -412,7 +417,7 @@ impl RunOutcome {
 }
 
 /// Validate `yaml`, and run it with the core executors and these AWS ones.
-pub async fn run_runbook(
+pub(crate) async fn run_runbook(
     yaml: &str,
     params: &[(&str, &str)],
     aws: &Arc<Aws>,

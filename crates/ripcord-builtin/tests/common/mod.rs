@@ -13,18 +13,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-pub const RUN_ID: &str = "run-1";
+pub(crate) const RUN_ID: &str = "run-1";
 
 #[allow(unused_imports)] // each test binary uses a different subset
-pub use ripcord_testkit::harness::{
+pub(crate) use ripcord_testkit::harness::{
     TestContext, assert_all_gone, failed, poll_until, process_alive, read_pids,
 };
 
 /// How to run one step (10 s timeout by default).
-pub type Opts = ripcord_testkit::harness::Opts<10>;
+pub(crate) type Opts = ripcord_testkit::harness::Opts<10>;
 
 /// Decode `with` for `kind` (as the engine does after rendering) and execute it.
-pub async fn run(
+pub(crate) async fn run(
     ctx: &TestContext,
     kind: &str,
     with: Value,
@@ -34,7 +34,7 @@ pub async fn run(
 }
 
 /// [`run`] with owned arguments, for `tokio::spawn`.
-pub async fn run_owned(
+pub(crate) async fn run_owned(
     ctx: Arc<TestContext>,
     kind: &'static str,
     with: Value,
@@ -48,7 +48,7 @@ pub async fn run_owned(
 
 /// A request the test server received.
 #[derive(Clone, Debug)]
-pub struct Received {
+pub(crate) struct Received {
     pub method: String,
     pub path: String,
     /// Lower-case names.
@@ -57,29 +57,29 @@ pub struct Received {
 }
 
 impl Received {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("a JSON body")
     }
 }
 
-pub struct Server {
+pub(crate) struct Server {
     pub addr: SocketAddr,
     pub received: mpsc::UnboundedReceiver<Received>,
 }
 
 impl Server {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
     /// The next request the server got (up to 5 s).
-    pub async fn next(&mut self) -> Received {
+    pub(crate) async fn next(&mut self) -> Received {
         tokio::time::timeout(Duration::from_secs(5), self.received.recv())
             .await
             .expect("a request within 5 s")
@@ -87,11 +87,11 @@ impl Server {
     }
 }
 
-pub const BIG_BODY: usize = 100_000;
+pub(crate) const BIG_BODY: usize = 100_000;
 
 /// Start a small HTTP/1.1 server on 127.0.0.1 (one request per connection). Routes:
 /// `/json`, `/text`, `/status/NNN`, `/big`, `/long-error`, `/headers`, `/echo`, `/hang`.
-pub async fn server() -> Server {
+pub(crate) async fn server() -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().unwrap();
     let (tx, received) = mpsc::unbounded_channel();
@@ -215,7 +215,7 @@ async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Received
 }
 
 /// A 127.0.0.1 port nothing listens on (bound, then released).
-pub async fn closed_port() -> u16 {
+pub(crate) async fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     listener.local_addr().unwrap().port()
 }

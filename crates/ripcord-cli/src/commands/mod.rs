@@ -11,7 +11,7 @@ use crate::exit::Done;
 use crate::output;
 use crate::setup::RunFlags;
 
-pub fn dispatch(args: Cli) -> Result<Done, CliError> {
+pub(crate) fn dispatch(args: Cli) -> Result<Done, CliError> {
     let globals = Globals {
         color: output::use_color(args.color),
         runs_dir: args.runs_dir,

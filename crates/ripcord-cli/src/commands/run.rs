@@ -20,7 +20,7 @@ use crate::progress;
 use crate::setup::{self, Prepared, RunFlags};
 use crate::store;
 
-pub struct RunArgs {
+pub(super) struct RunArgs {
     pub file: PathBuf,
     pub yes: bool,
     pub dry_run: bool,
@@ -31,7 +31,7 @@ pub struct RunArgs {
     pub flags: RunFlags,
 }
 
-pub enum How {
+pub(super) enum How {
     Resume {
         assume_done: Vec<String>,
         rerun: Vec<String>,
@@ -39,7 +39,7 @@ pub enum How {
     Retry(String),
 }
 
-pub fn run(globals: &Globals, args: RunArgs) -> Result<Done, CliError> {
+pub(super) fn run(globals: &Globals, args: RunArgs) -> Result<Done, CliError> {
     let validated = setup::load(&args.file, globals.color, "not run")?;
     let params = setup::resolve(&validated, &args.flags.params, Vec::new())?;
     if let Some(step) = args
@@ -168,7 +168,12 @@ async fn release(guard: ripcord_kube::lock::LockGuard) {
 }
 
 /// `resume` and `retry`: continue a run from its journal.
-pub fn resume(globals: &Globals, run: &str, how: How, flags: RunFlags) -> Result<Done, CliError> {
+pub(super) fn resume(
+    globals: &Globals,
+    run: &str,
+    how: How,
+    flags: RunFlags,
+) -> Result<Done, CliError> {
     let runs_dir = &globals.runs_dir;
     let run_id = store::run_id(runs_dir, run)?;
     let (state, _) = session::load(runs_dir, &run_id).map_err(|source| CliError::ReadRun {

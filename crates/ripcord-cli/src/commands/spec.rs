@@ -12,7 +12,7 @@ use crate::setup;
 
 /// Every file is reported, in order, whatever the earlier ones had; the worst outcome decides
 /// the exit code (an unreadable file outranks an invalid one).
-pub fn validate(
+pub(super) fn validate(
     files: &[PathBuf],
     format: DiagnosticFormat,
     deny_warnings: bool,
@@ -59,7 +59,7 @@ pub fn validate(
     }
 }
 
-pub fn plan(
+pub(super) fn plan(
     path: &Path,
     given: &[String],
     format: PlanFormat,
@@ -78,7 +78,7 @@ pub fn plan(
     Ok(Done::Ok)
 }
 
-pub fn schema(journal: bool) -> Result<Done, CliError> {
+pub(super) fn schema(journal: bool) -> Result<Done, CliError> {
     if journal {
         print(&ripcord_engine::journal::journal_schema_json());
     } else {
@@ -87,7 +87,7 @@ pub fn schema(journal: bool) -> Result<Done, CliError> {
     Ok(Done::Ok)
 }
 
-pub fn completions(shell: clap_complete::Shell) -> Result<Done, CliError> {
+pub(super) fn completions(shell: clap_complete::Shell) -> Result<Done, CliError> {
     let mut cmd = Cli::command();
     clap_complete::generate(shell, &mut cmd, "ripcord", &mut std::io::stdout());
     Ok(Done::Ok)

@@ -11,7 +11,7 @@ use crate::exit::Done;
 use crate::output::{eprint, print};
 use crate::store;
 
-pub fn status(runs_dir: &Path, run: Option<&str>) -> Result<Done, CliError> {
+pub(super) fn status(runs_dir: &Path, run: Option<&str>) -> Result<Done, CliError> {
     let Some(run) = run else {
         list(runs_dir);
         return Ok(Done::Ok);
@@ -53,7 +53,7 @@ fn list(runs_dir: &Path) {
     }
 }
 
-pub fn approve(
+pub(super) fn approve(
     runs_dir: &Path,
     run: &str,
     step: &str,
@@ -96,7 +96,7 @@ pub fn approve(
     Ok(Done::Ok)
 }
 
-pub fn verify(runs_dir: &Path, run: &str) -> Result<Done, CliError> {
+pub(super) fn verify(runs_dir: &Path, run: &str) -> Result<Done, CliError> {
     let run_id = store::run_id(runs_dir, run)?;
     let path = journal::journal_path(runs_dir, &run_id);
     let report = journal::verify(&path).map_err(|source| CliError::ReadJournal {

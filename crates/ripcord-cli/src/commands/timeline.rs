@@ -11,7 +11,7 @@ use crate::exit::Done;
 use crate::output::{eprint, print, write_atomically};
 use crate::store;
 
-pub struct TimelineArgs {
+pub(super) struct TimelineArgs {
     pub runs: Vec<String>,
     pub compare: bool,
     pub format: Option<TimelineFormat>,
@@ -90,7 +90,7 @@ fn emit(text: &str, output: Option<&Path>) -> Result<(), CliError> {
     }
 }
 
-pub fn timeline(runs_dir: &Path, args: TimelineArgs) -> Result<Done, CliError> {
+pub(super) fn timeline(runs_dir: &Path, args: TimelineArgs) -> Result<Done, CliError> {
     if args.runs.is_empty() {
         return Err(CliError::NoRunNamed);
     }

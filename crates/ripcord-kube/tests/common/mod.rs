@@ -10,13 +10,13 @@ use ripcord_testkit::FakeCluster;
 use serde_json::Value;
 
 #[allow(unused_imports)] // each test binary uses a different subset
-pub use ripcord_testkit::harness::{TestContext, failed};
+pub(crate) use ripcord_testkit::harness::{TestContext, failed};
 
 /// How to run one step (10 s timeout by default).
-pub type Opts = ripcord_testkit::harness::Opts<10>;
+pub(crate) type Opts = ripcord_testkit::harness::Opts<10>;
 
 /// An executor reaching the fake through its kubeconfig (as the CLI would).
-pub fn executor(cluster: &FakeCluster) -> KubeExecutor {
+pub(crate) fn executor(cluster: &FakeCluster) -> KubeExecutor {
     KubeExecutor::new(KubeOptions {
         kubeconfig: Some(cluster.kubeconfig().to_owned()),
         context: None,
@@ -25,7 +25,7 @@ pub fn executor(cluster: &FakeCluster) -> KubeExecutor {
 
 /// Decode `with` for `kind` (as the engine does after rendering) and execute it; a result must
 /// hold exactly the fields the catalog declares.
-pub async fn run(
+pub(crate) async fn run(
     ex: &KubeExecutor,
     ctx: &TestContext,
     kind: &str,
@@ -35,27 +35,27 @@ pub async fn run(
     ripcord_testkit::harness::execute_checked(ex, ctx, kind, with, &opts).await
 }
 
-pub const LIMIT: Duration = Duration::from_secs(5);
+pub(crate) const LIMIT: Duration = Duration::from_secs(5);
 
-pub async fn until(cluster: &FakeCluster, what: &str, f: impl FnMut(&FakeCluster) -> bool) {
+pub(crate) async fn until(cluster: &FakeCluster, what: &str, f: impl FnMut(&FakeCluster) -> bool) {
     assert!(
         cluster.wait_until(LIMIT, f).await,
         "timed out waiting for: {what}"
     );
 }
 
-pub fn deployment(ns: &str, name: &str, replicas: i64) -> Value {
+pub(crate) fn deployment(ns: &str, name: &str, replicas: i64) -> Value {
     serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
                  "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "app", "image": "app:1"}]}}}})
 }
 
-pub fn namespace(cluster: &FakeCluster, name: &str) {
+pub(crate) fn namespace(cluster: &FakeCluster, name: &str) {
     cluster.create(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})).unwrap();
 }
 
 /// Pods of `app` in `ns` that are Ready and not terminating.
-pub fn ready_pods(c: &FakeCluster, ns: &str, app: &str) -> Vec<Value> {
+pub(crate) fn ready_pods(c: &FakeCluster, ns: &str, app: &str) -> Vec<Value> {
     c.list("v1", "Pod", Some(ns))
         .into_iter()
         .filter(|p| {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 /// An RFC 3339 timestamp as microseconds since the epoch. The journal's own form
 /// (`2025-03-01T02:00:00.123456Z`) takes a fast path; anything else goes through chrono.
-pub fn parse_us(ts: &str) -> Option<i64> {
+pub(super) fn parse_us(ts: &str) -> Option<i64> {
     journal_ts(ts).or_else(|| {
         DateTime::parse_from_rfc3339(ts)
             .ok()
@@ -48,7 +48,7 @@ fn journal_ts(ts: &str) -> Option<i64> {
 
 /// A backup's time: RFC 3339, `YYYYMMDD-HHMMSS` (the DR plan's backup naming) or
 /// `YYYYMMDDTHHMMSSZ`.
-pub fn parse_backup_time(text: &str) -> Option<i64> {
+pub(super) fn parse_backup_time(text: &str) -> Option<i64> {
     let t = text.trim();
     if let Some(us) = parse_us(t) {
         return Some(us);
@@ -60,7 +60,7 @@ pub fn parse_backup_time(text: &str) -> Option<i64> {
 }
 
 /// A duration for people: `640ms`, `1.6s`, `2m 5s`, `1h 2m 3s`.
-pub fn human(us: i64) -> String {
+pub(super) fn human(us: i64) -> String {
     if us < 0 {
         return format!("-{}", human(-us));
     }
@@ -88,7 +88,7 @@ pub fn human(us: i64) -> String {
 }
 
 /// A signed difference: `+1.2s`, `-300ms`, `±0` (under a millisecond).
-pub fn delta(us: i64) -> String {
+pub(super) fn delta(us: i64) -> String {
     match us {
         -999..=999 => "±0".into(),
         d if d > 0 => format!("+{}", human(d)),
@@ -97,12 +97,12 @@ pub fn delta(us: i64) -> String {
 }
 
 /// `+1.6s` from the run's start.
-pub fn offset(us: i64) -> String {
+pub(super) fn offset(us: i64) -> String {
     format!("+{}", human(us))
 }
 
 /// `+4.436s` / `+2m 5.123s` from the run's start: millisecond precision, for event lists.
-pub fn offset_ms(us: i64) -> String {
+pub(super) fn offset_ms(us: i64) -> String {
     let us = us.max(0);
     let ms = us / 1000;
     if ms < 60_000 {
@@ -120,7 +120,7 @@ pub fn offset_ms(us: i64) -> String {
 
 /// Wall-clock time of day with milliseconds (`22:13:27.957`); the date too when it differs
 /// from `day_of` (the run's start).
-pub fn clock(ts: &str, day_of: &str) -> String {
+pub(super) fn clock(ts: &str, day_of: &str) -> String {
     let date = ts.get(..10).unwrap_or("");
     let time = ts.get(11..23).unwrap_or(ts);
     if date == day_of.get(..10).unwrap_or("") {
@@ -131,7 +131,7 @@ pub fn clock(ts: &str, day_of: &str) -> String {
 }
 
 /// A timestamp as shown in headers: `2026-11-25 22:13:27.957 UTC`.
-pub fn stamp(ts: &str) -> String {
+pub(super) fn stamp(ts: &str) -> String {
     match (ts.get(..10), ts.get(11..23)) {
         (Some(d), Some(t)) => format!("{d} {t} UTC"),
         _ => ts.to_owned(),
@@ -139,7 +139,7 @@ pub fn stamp(ts: &str) -> String {
 }
 
 /// A table cell of Markdown: pipes escaped, line breaks shown as ` ⏎ `.
-pub fn md_cell(s: &str) -> String {
+pub(super) fn md_cell(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('|', "\\|")
         .replace("\r\n", "\n")
@@ -148,7 +148,7 @@ pub fn md_cell(s: &str) -> String {
 }
 
 /// Inline code in Markdown that survives backticks in the text.
-pub fn md_code(s: &str) -> String {
+pub(super) fn md_code(s: &str) -> String {
     if s.contains('`') {
         format!("`` {s} ``")
     } else {
@@ -157,7 +157,7 @@ pub fn md_code(s: &str) -> String {
 }
 
 /// Text for HTML element content and attribute values.
-pub fn html_escape(s: &str) -> String {
+pub(super) fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {

@@ -15,7 +15,7 @@ const ROW: f64 = 26.0;
 const TOP: f64 = 34.0;
 const BAR: f64 = 14.0;
 /// Rows drawn at most; the rest are left to the tables (a 20,000-step Gantt helps nobody).
-pub const MAX_ROWS: usize = 400;
+pub(super) const MAX_ROWS: usize = 400;
 
 struct Style {
     fill: &'static str,
@@ -134,7 +134,7 @@ fn rows(t: &Timeline) -> (Vec<&StepTimeline>, usize) {
 }
 
 /// The Gantt as an inline `<svg>` element.
-pub fn svg(t: &Timeline) -> String {
+pub(super) fn svg(t: &Timeline) -> String {
     let (rows, left_out) = rows(t);
     let span = t.span_us.max(1);
     let x = Scale { span };

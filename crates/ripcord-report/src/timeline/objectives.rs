@@ -57,7 +57,7 @@ fn age_value(v: &Json) -> Option<i64> {
 
 impl Backup {
     /// The backup a step's output `name` tells of, read at `ts` (`now_us` since the epoch).
-    pub fn from_output(
+    pub(super) fn from_output(
         step: &str,
         name: &str,
         value: &Json,

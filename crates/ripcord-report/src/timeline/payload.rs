@@ -43,7 +43,7 @@ pub(super) enum NoteData<'a> {
 }
 
 impl<'a> NoteData<'a> {
-    pub fn of(note: &'a Note) -> Self {
+    pub(super) fn of(note: &'a Note) -> Self {
         fn read<T: DeserializeOwned>(data: &Json) -> Option<T> {
             T::deserialize(data).ok()
         }
@@ -72,7 +72,7 @@ pub(super) struct Approved {
 
 impl Approved {
     /// The approval in a step's result, if the result is one.
-    pub fn of(result: &Json) -> Option<Self> {
+    pub(super) fn of(result: &Json) -> Option<Self> {
         Self::deserialize(result).ok()
     }
 }

@@ -34,7 +34,7 @@ const SECTIONS: [Section; 9] = [
 ];
 
 impl Section {
-    pub fn title(self) -> &'static str {
+    pub(super) fn title(self) -> &'static str {
         match self {
             Section::Objectives => "Objectives",
             Section::Gantt => "Gantt",
@@ -49,7 +49,7 @@ impl Section {
     }
 
     /// The HTML anchor.
-    pub fn id(self) -> &'static str {
+    pub(super) fn id(self) -> &'static str {
         match self {
             Section::Objectives => "objectives",
             Section::Gantt => "gantt",
@@ -64,7 +64,7 @@ impl Section {
     }
 
     /// What the section says when it has nothing to list.
-    pub fn when_empty(self) -> &'static str {
+    pub(super) fn when_empty(self) -> &'static str {
         match self {
             Section::CriticalPath => "No step ran to an end.",
             Section::Failures => "None recorded.",

@@ -131,7 +131,7 @@ word_enum!(
 );
 
 /// `resume` or `retry`, as the journal and the CLI spell it.
-pub fn resume_mode(mode: ripcord_engine::events::ResumeMode) -> &'static str {
+pub(super) fn resume_mode(mode: ripcord_engine::events::ResumeMode) -> &'static str {
     match mode {
         ripcord_engine::events::ResumeMode::Resume => "resume",
         ripcord_engine::events::ResumeMode::Retry => "retry",
