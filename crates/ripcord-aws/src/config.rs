@@ -112,6 +112,7 @@ pub struct Aws {
 }
 
 impl Aws {
+    /// State for `settings`; nothing is loaded or connected until a step needs it.
     pub fn new(settings: Settings) -> Self {
         Self {
             settings,
@@ -122,6 +123,7 @@ impl Aws {
         }
     }
 
+    /// The settings given to [`Aws::new`].
     pub fn settings(&self) -> &Settings {
         &self.settings
     }

@@ -22,6 +22,8 @@
 //!
 //! `s3.sync` is described in [`sync`]; the listing order it relies on in [`order`].
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -63,6 +65,7 @@ impl AwsExecutor {
         }
     }
 
+    /// The configuration and clients this executor shares with its sibling.
     pub fn aws(&self) -> &Arc<Aws> {
         &self.aws
     }

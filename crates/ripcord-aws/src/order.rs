@@ -9,6 +9,7 @@
 
 use std::cmp::Ordering;
 
+/// A total order of object keys that an endpoint's listings follow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Order {
@@ -27,6 +28,7 @@ impl Order {
         }
     }
 
+    /// The order to switch to when a listing breaks this one.
     pub fn other(self) -> Order {
         match self {
             Order::Binary => Order::Path,
@@ -34,6 +36,7 @@ impl Order {
         }
     }
 
+    /// `binary` or `path`, as the `s3_listing_order` note of `s3.sync` records it.
     pub fn as_str(self) -> &'static str {
         match self {
             Order::Binary => "binary",
@@ -41,6 +44,7 @@ impl Order {
         }
     }
 
+    /// Compare two keys in this order.
     pub fn cmp(self, a: &str, b: &str) -> Ordering {
         match self {
             Order::Binary => a.as_bytes().cmp(b.as_bytes()),

@@ -24,11 +24,15 @@ pub(crate) const DEFAULT_MAX_BYTES: u64 = 1024 * 1024;
 /// `s3://bucket/key-or-prefix`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct S3Url {
+    /// The bucket name (never empty).
     pub bucket: String,
+    /// The object key or key prefix after `bucket/`; empty for the whole bucket.
     pub key: String,
 }
 
 impl S3Url {
+    /// Parse `s3://bucket[/key]` (scheme case-insensitive, surrounding blanks ignored); an
+    /// input error names the step field `field` otherwise.
     pub fn parse(text: &str, field: &str) -> Result<S3Url, StepError> {
         let t = text.trim();
         let rest = t
@@ -60,6 +64,8 @@ impl S3Url {
         self
     }
 
+    /// The URL of `rel` under this one: `rel` appended to the key as is (call on an
+    /// [`as_dir`](S3Url::as_dir) URL for a path below it).
     pub fn child(&self, rel: &str) -> S3Url {
         S3Url {
             bucket: self.bucket.clone(),

@@ -21,6 +21,8 @@
 //! returned. Step *results* are returned unredacted (later steps may need the values); the
 //! engine redacts them when it journals them.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 
 use async_trait::async_trait;

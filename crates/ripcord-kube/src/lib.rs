@@ -42,6 +42,8 @@
 //! | `endpoints.ready` | `ready`: count of ready addresses; `addresses`: their IPs |
 //! | `exec` | `stdout`, `stderr`, `exit_code`, `pod`; a non-zero exit is a result, not a failure: check it with `verify` |
 
+#![warn(missing_docs)]
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -75,7 +77,9 @@ pub struct KubeOptions {
 /// A client and the namespace its context defaults to.
 #[derive(Clone)]
 pub struct Cluster {
+    /// A client for the context (kube's 429/5xx retry policy off).
     pub client: Client,
+    /// The namespace steps default to: the context's (in cluster, the service account's).
     pub namespace: String,
 }
 
@@ -116,6 +120,7 @@ pub struct KubeExecutor {
 }
 
 impl KubeExecutor {
+    /// An executor that reaches clusters as `options` say; clients are built on first use.
     pub fn new(options: KubeOptions) -> Self {
         Self {
             options,

@@ -42,19 +42,29 @@ impl Default for LockOptions {
     }
 }
 
+/// Why the run lock was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
+    /// Another run holds a live Lease for this runbook.
     #[error(
         "runbook '{runbook}' is locked by run {holder} (Lease {namespace}/{lease}, last renewed {renewed}, expires in {expires_in}s unless renewed)"
     )]
     Held {
+        /// The runbook whose lock was asked for.
         runbook: String,
+        /// The holding run's id (the Lease's `holderIdentity`).
         holder: String,
+        /// The namespace of the Lease.
         namespace: String,
+        /// The Lease's name (see [`lease_name`]).
         lease: String,
+        /// The Lease's `renewTime` as written (RFC 3339), or `never`.
         renewed: String,
+        /// Seconds until the Lease expires unless the holder renews it (0 or more).
         expires_in: i64,
     },
+    /// The cluster could not be reached or a Lease read or write failed (described), or
+    /// three write races were lost in a row.
     #[error("run lock: {0}")]
     Api(String),
 }

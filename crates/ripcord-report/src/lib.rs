@@ -5,6 +5,8 @@
 //! - [`timeline`]: postmortem timelines (Markdown, HTML with an SVG Gantt, JSON), drill
 //!   comparisons and Prometheus textfile metrics of a run.
 
+#![warn(missing_docs)]
+
 pub mod plan;
 pub mod summary;
 mod text;

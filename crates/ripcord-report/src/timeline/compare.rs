@@ -10,44 +10,62 @@ use super::fmt::{delta, human, md_cell, md_code, stamp};
 use super::{RunOutcome, StepStatus, Timeline, Verdict};
 use crate::text::cell;
 
+/// Several runs side by side, oldest first.
 #[derive(Clone, Debug, Serialize)]
 pub struct Comparison {
     /// `ripcord.timeline-compare/v1`.
     pub schema: &'static str,
     /// Oldest first.
     pub runs: Vec<RunColumn>,
+    /// One row per step id found in any of the runs.
     pub steps: Vec<StepRow>,
+    /// How the measured RTO changed from run to run.
     pub rto_trend: Trend,
     /// Things that make the comparison less meaningful (other runbooks, damaged journals, ...).
     pub warnings: Vec<String>,
 }
 
+/// One run of a comparison.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunColumn {
+    /// The run id.
     pub run_id: String,
+    /// The runbook's name.
     pub runbook: String,
+    /// The runbook's version.
     pub version: String,
+    /// SHA-256 (hex) of the runbook file as run.
     pub sha256: String,
+    /// RFC 3339 timestamp of the run's first record.
     pub start: String,
+    /// How the run ended.
     pub outcome: RunOutcome,
     /// Microseconds (JSON: milliseconds).
     #[serde(rename = "duration_ms", serialize_with = "super::ser_ms_opt")]
     pub duration_us: Option<i64>,
+    /// The RTO target as written in the runbook, e.g. `15m`.
     pub rto_target: Option<String>,
+    /// Whether that run met its RTO.
     pub rto_verdict: Verdict,
+    /// Whether its journal verified.
     pub verified: bool,
 }
 
+/// One step across the compared runs.
 #[derive(Clone, Debug, Serialize)]
 pub struct StepRow {
+    /// The step id.
     pub step: String,
     /// One per run (null: the step did not run to an end in that run).
     pub runs: Vec<StepCell>,
 }
 
+/// One step in one run.
 #[derive(Clone, Debug, Serialize)]
 pub struct StepCell {
+    /// Its final status; `None` when the run did not mention the step.
     pub status: Option<StepStatus>,
+    /// Attempts started.
     pub attempts: u32,
     /// Microseconds (JSON: milliseconds).
     #[serde(rename = "duration_ms", serialize_with = "super::ser_ms_opt")]
@@ -57,6 +75,7 @@ pub struct StepCell {
     pub delta_us: Option<i64>,
 }
 
+/// The RTO across the compared runs.
 #[derive(Clone, Debug, Serialize)]
 pub struct Trend {
     /// Each run's RTO actual minus the previous run's, microseconds (JSON: milliseconds).
@@ -65,6 +84,7 @@ pub struct Trend {
     /// Last run minus first run.
     #[serde(rename = "first_to_last_ms", serialize_with = "super::ser_ms_opt")]
     pub first_to_last_us: Option<i64>,
+    /// One sentence on the trend, for the text formats.
     pub summary: String,
 }
 
@@ -73,6 +93,7 @@ fn ser_ms_vec<S: serde::Serializer>(v: &[Option<i64>], s: S) -> Result<S::Ok, S:
     values.serialize(s)
 }
 
+/// The `schema` of [`Comparison`] JSON.
 pub const SCHEMA: &str = "ripcord.timeline-compare/v1";
 
 /// Compare runs; they are put in order of their start.
@@ -238,6 +259,7 @@ fn rto_trend(runs: &[RunColumn]) -> Trend {
     }
 }
 
+/// The JSON rendering: the whole comparison, pretty-printed, with a trailing newline.
 pub fn json(c: &Comparison) -> String {
     let mut text = serde_json::to_string_pretty(c).expect("a comparison is JSON");
     text.push('\n');

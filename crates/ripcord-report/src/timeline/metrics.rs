@@ -13,16 +13,22 @@ use std::fmt::Write;
 use super::Timeline;
 use super::fmt::parse_us;
 
+/// Gauge: Unix time the runbook last succeeded (label `runbook`).
 pub const LAST_SUCCESS: &str = "ripcord_run_last_success_timestamp_seconds";
+/// Gauge: seconds the last run took (labels `runbook`, `outcome`).
 pub const DURATION: &str = "ripcord_run_duration_seconds";
+/// Gauge: 1 for the last run's outcome, 0 for the others (labels `runbook`, `outcome`).
 pub const OUTCOME: &str = "ripcord_run_outcome";
 const OUTCOMES: [&str; 3] = ["succeeded", "failed", "cancelled"];
 
 /// The figures of one finished run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunMetrics {
+    /// The runbook's name (the `runbook` label).
     pub runbook: String,
+    /// `succeeded`, `failed` or `cancelled` (the `outcome` label).
     pub outcome: String,
+    /// Start to `run_finished`, in seconds.
     pub duration_seconds: f64,
     /// Unix time of the `run_finished` record.
     pub finished_unix_seconds: f64,

@@ -15,6 +15,7 @@ macro_rules! word_enum {
         }
 
         impl $name {
+            /// The word, as JSON and the text formats show it.
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $word,)*
@@ -45,8 +46,11 @@ macro_rules! word_enum {
 word_enum!(
     /// How the run ended, as far as the journal knows.
     RunOutcome {
+        /// No step failed, other than steps with `on_failure: continue`.
         Succeeded => "succeeded",
+        /// A step failed (`finally` steps included), other than with `on_failure: continue`.
         Failed => "failed",
+        /// The run was cancelled (even if steps had failed).
         Cancelled => "cancelled",
         /// No `run_finished` record (crashed, killed, or still running).
         Unfinished => "unfinished",
@@ -67,9 +71,13 @@ impl From<ripcord_engine::events::Outcome> for RunOutcome {
 word_enum!(
     /// Where a step got to.
     StepStatus {
+        /// Ended with a succeeded attempt.
         Succeeded => "succeeded",
+        /// Ended failed: its last attempt failed.
         Failed => "failed",
+        /// Did not run: its `when` was false, or a failure or cancel stopped the run first.
         Skipped => "skipped",
+        /// Stopped while running by the run's cancellation.
         Cancelled => "cancelled",
         /// Started and never ended in this journal.
         Running => "running",
@@ -81,7 +89,9 @@ word_enum!(
 word_enum!(
     /// Whether a step's change was undone.
     StepCompensation {
+        /// Its compensation succeeded.
         Compensated => "compensated",
+        /// Its compensation failed: the change may still be in place.
         CompensationFailed => "compensation_failed",
     }
 );
@@ -103,8 +113,11 @@ word_enum!(
 word_enum!(
     /// How a compensation ended.
     CompensationOutcome {
+        /// The undo succeeded.
         Succeeded => "succeeded",
+        /// The undo failed.
         Failed => "failed",
+        /// Started and never ended in this journal.
         Unfinished => "unfinished",
     }
 );
@@ -112,10 +125,13 @@ word_enum!(
 word_enum!(
     /// What became of an approval.
     ApprovalDecision {
+        /// Someone allowed to decide approved it.
         Approved => "approved",
+        /// Someone allowed to decide rejected it.
         Rejected => "rejected",
         /// No decision within the step's timeout.
         TimedOut => "timed_out",
+        /// Still waiting when the journal ends.
         Waiting => "waiting",
     }
 );
