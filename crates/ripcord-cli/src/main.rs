@@ -3,12 +3,15 @@
 //! Thin by design: parse arguments, call the crates, print, pick the exit code.
 //!
 //! Modules, low to high (each uses only those before it): `cli` (arguments) and `exit` (codes),
-//! `error`, `output`, then `store`, `setup`, `metrics` and `progress`, then `commands`.
+//! `error`, `output`, then `store`, `setup`, `metrics` and `progress`, then `commands`. The test
+//! in `layers.rs` holds that order.
 
 mod cli;
 mod commands;
 mod error;
 mod exit;
+#[cfg(test)]
+mod layers;
 mod metrics;
 mod output;
 mod progress;
