@@ -3,7 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use ripcord_engine::events::{self, DecisionAction, Event, Outcome};
+use ripcord_engine::events::{self, DecisionAction, Event};
+use ripcord_engine::state::RunState;
 use ripcord_engine::{EventKind, Record};
 use ripcord_spec::model::OnFailure;
 use serde_json::Value as Json;
@@ -166,14 +167,6 @@ impl At<'_> {
     }
 }
 
-/// `run_finished`, when it is the journal's last word.
-struct Finished {
-    ts: String,
-    t: i64,
-    outcome: Outcome,
-    failed_steps: Vec<String>,
-}
-
 /// The timeline so far, while the records are read in order.
 struct Builder {
     /// The first record's time, microseconds since the epoch.
@@ -189,8 +182,9 @@ struct Builder {
     compensation: Vec<Compensation>,
     approvals: Vec<Approval>,
     continued_by: Vec<Continuation>,
-    started: Option<events::RunStarted>,
-    finished: Option<Finished>,
+    /// The run-level facts (start, resumes, end), from the replay every reader shares; the
+    /// builder adds what only a timeline needs (every attempt, poll, gate and wait).
+    state: RunState,
     backup: Option<Backup>,
 }
 
@@ -209,8 +203,7 @@ impl Builder {
             compensation: Vec::new(),
             approvals: Vec::new(),
             continued_by: Vec::new(),
-            started: None,
-            finished: None,
+            state: RunState::default(),
             backup: None,
         }
     }
@@ -228,6 +221,7 @@ impl Builder {
         let t = parse_us(&r.ts).map_or(self.last_t, |us| us - self.t0);
         let step = r.step.as_deref().map(|id| self.step_index(id));
         let at = At { record: r, t };
+        self.state.apply(r);
         let (duration, detail) = match r.event() {
             Ok(event) => (
                 self.on_event(&at, step, &event),
@@ -252,18 +246,12 @@ impl Builder {
     /// compensations and the run).
     fn on_event(&mut self, at: &At<'_>, step: Option<usize>, event: &Event) -> Option<i64> {
         match event {
-            Event::RunStarted(e) => {
-                self.started.get_or_insert_with(|| e.clone());
-                None
-            }
+            Event::RunStarted(_) => None,
             Event::RunResumed(e) => {
                 self.on_run_resumed(at, e);
                 None
             }
-            Event::RunFinished(e) => {
-                self.on_run_finished(at, e);
-                Some(at.t)
-            }
+            Event::RunFinished(_) => Some(at.t),
             Event::CancelRequested(_) => None,
             step_event => self.on_step_event(at, step?, step_event),
         }
@@ -342,21 +330,11 @@ impl Builder {
                 });
             }
         }
-        self.finished = None;
         self.continued_by.push(Continuation {
             mode: e.mode,
             by: format!("{}@{}", or_unknown(&e.user), or_unknown(&e.host)),
             at: at.ts(),
             retry: e.retry.clone(),
-        });
-    }
-
-    fn on_run_finished(&mut self, at: &At<'_>, e: &events::RunFinished) {
-        self.finished = Some(Finished {
-            ts: at.ts(),
-            t: at.t,
-            outcome: e.outcome,
-            failed_steps: e.failed_steps.clone(),
         });
     }
 
@@ -666,7 +644,7 @@ impl Builder {
             }
         }
         let header = self.header(runbook);
-        let started = self.started.as_ref();
+        let started = self.state.started.as_ref().map(|s| &s.event);
         let run_end = RunEnd {
             outcome: header.outcome,
             start: &self.start_ts,
@@ -715,12 +693,12 @@ impl Builder {
     }
 
     fn header(&mut self, runbook: Option<&RunbookSteps>) -> Header {
-        let started = self.started.as_ref();
+        let started = self.state.started.as_ref().map(|s| &s.event);
         let text = |f: fn(&events::RunStarted) -> &str| started.map_or("?", |s| or_unknown(f(s)));
         let labels = started.map(|s| &s.labels);
         let label = |k: &str| labels.and_then(|l| l.get(k)).cloned();
         let severity = label("severity");
-        let finished = self.finished.as_ref();
+        let finished = self.state.finished.as_ref();
         Header {
             run_id: self.run_id.clone(),
             runbook: text(|s| &s.runbook).to_owned(),
@@ -742,9 +720,11 @@ impl Builder {
             ripcord_version: text(|s| &s.ripcord_version).to_owned(),
             start: self.start_ts.clone(),
             end: finished.map(|f| f.ts.clone()),
-            outcome: finished.map_or(RunOutcome::Unfinished, |f| f.outcome.into()),
-            failed_steps: finished.map(|f| f.failed_steps.clone()).unwrap_or_default(),
-            duration_us: finished.map(|f| f.t),
+            outcome: finished.map_or(RunOutcome::Unfinished, |f| f.event.outcome.into()),
+            failed_steps: finished
+                .map(|f| f.event.failed_steps.clone())
+                .unwrap_or_default(),
+            duration_us: finished.map(|f| parse_us(&f.ts).map_or(self.last_t, |us| us - self.t0)),
             needs_from: if runbook.is_some() {
                 NeedsFrom::Runbook
             } else {
