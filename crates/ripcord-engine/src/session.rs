@@ -264,9 +264,9 @@ pub async fn resume(
     journal_continue(&journal, &mut state, &setup, &how, &plan).await?;
     let mut engine = engine(setup, journal, run_id, &started_at);
     for i in (0..restore).filter(|i| !plan.pending.contains(i)) {
-        match state.steps.get(&validated.step(i).id) {
+        match state.replayed(&validated.step(i).id) {
             Some(Replayed::Succeeded { outputs }) => {
-                engine.preset(i, Status::Succeeded, Some(outputs.clone()))
+                engine.preset(i, Status::Succeeded, Some(outputs))
             }
             Some(Replayed::Skipped) => engine.preset(i, Status::Skipped, None),
             Some(Replayed::Failed) => engine.preset(i, Status::Failed, None),
@@ -342,7 +342,7 @@ fn plan_resume(
         plan.decisions.push((id.to_owned(), action, why.into()));
     }
     for id in d.assume_done.iter().chain(&d.rerun) {
-        if !matches!(state.steps.get(id), Some(Replayed::InFlight { .. })) {
+        if !matches!(state.replayed(id), Some(Replayed::InFlight { .. })) {
             return Err(SessionError::BadStep {
                 step: id.clone(),
                 why:
@@ -366,7 +366,7 @@ fn plan_retry(state: &RunState, validated: &Validated, step: &str) -> Result<Pla
             step: step.to_owned(),
             why: "is not in this runbook".into(),
         })?;
-    if state.steps.get(step) != Some(&Replayed::Failed) {
+    if state.replayed(step) != Some(Replayed::Failed) {
         return Err(SessionError::BadStep {
             step: step.to_owned(),
             why: "did not fail: only a failed step can be retried".into(),
@@ -377,7 +377,7 @@ fn plan_retry(state: &RunState, validated: &Validated, step: &str) -> Result<Pla
     for j in 0..validated.steps.len() {
         if validated.dag.is_ancestor(i, j)
             && !matches!(
-                state.steps.get(&validated.step(j).id),
+                state.replayed(&validated.step(j).id),
                 Some(Replayed::Succeeded { .. })
             )
         {

@@ -9,7 +9,7 @@
 //! A record whose `data` does not decode (no ripcord writes one, but a journal is a file) is
 //! counted in [`RunState::undecodable`] and otherwise ignored.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -303,9 +303,6 @@ pub struct RunState {
     pub finished: Option<Stamped<RunFinished>>,
     /// The latest `run_finished`, even if a resume followed it.
     pub last_finished: Option<Stamped<RunFinished>>,
-    /// How a resume treats each step it has a view on: [`StepState::replayed`] of
-    /// [`RunState::step`], kept as a map for callers that match on it.
-    pub steps: HashMap<String, Replayed>,
     /// Programs started by the run's steps, in journal order (see [`crate::process`]).
     pub processes: Vec<(String, StartedProcess)>,
     /// Records applied.
@@ -376,10 +373,11 @@ impl RunState {
         }
         let state = self.by_step.entry(step.to_owned()).or_default();
         state.apply(&r.ts, r.attempt, event);
-        match state.replayed() {
-            Some(replayed) => self.steps.insert(step.to_owned(), replayed),
-            None => self.steps.remove(step),
-        };
+    }
+
+    /// How a resume treats step `id` ([`StepState::replayed`]); `None`: as not yet run.
+    pub fn replayed(&self, id: &str) -> Option<Replayed> {
+        self.step(id)?.replayed()
     }
 
     /// One step's state, if any record names it.
@@ -624,10 +622,7 @@ mod tests {
         let state = j.state();
         assert_eq!(status(&state, "a"), StepStatus::Running { attempt: 1 });
         assert_eq!(state.running().map(|(id, _)| id).collect::<Vec<_>>(), ["a"]);
-        assert_eq!(
-            state.steps.get("a"),
-            Some(&Replayed::InFlight { attempt: 1 })
-        );
+        assert_eq!(state.replayed("a"), Some(Replayed::InFlight { attempt: 1 }));
 
         j.step(
             "a",
@@ -652,7 +647,7 @@ mod tests {
             StepStatus::AttemptFailed { attempt: 1 }
         );
         assert_eq!(
-            state.steps.get("a"),
+            state.replayed("a"),
             None,
             "between attempts nothing is in flight"
         );
@@ -690,8 +685,8 @@ mod tests {
         assert_eq!(a.last_error.as_deref(), Some("boom"));
         assert_eq!(a.remark, None);
         assert_eq!(
-            state.steps.get("a"),
-            Some(&Replayed::Succeeded {
+            state.replayed("a"),
+            Some(Replayed::Succeeded {
                 outputs: json!({"n": 1})
             })
         );
@@ -727,14 +722,14 @@ mod tests {
         assert_eq!(f.status, StepStatus::Failed);
         assert_eq!(f.remark, Some(Remark::Failed("bad".into())));
         assert_eq!(f.last_error.as_deref(), Some("bad"));
-        assert_eq!(state.steps.get("f"), Some(&Replayed::Failed));
+        assert_eq!(state.replayed("f"), Some(Replayed::Failed));
         assert_eq!(
             status(&state, "w"),
             StepStatus::Skipped {
                 cause: SkipCause::When
             }
         );
-        assert_eq!(state.steps.get("w"), Some(&Replayed::Skipped));
+        assert_eq!(state.replayed("w"), Some(Replayed::Skipped));
         // A blocked skip is not final: a resume may run the step.
         assert_eq!(
             status(&state, "b"),
@@ -742,13 +737,10 @@ mod tests {
                 cause: SkipCause::Blocked
             }
         );
-        assert_eq!(state.steps.get("b"), None);
+        assert_eq!(state.replayed("b"), None);
         // A cancelled attempt may have taken effect: it counts as in flight.
         assert_eq!(status(&state, "c"), StepStatus::Cancelled { attempt: 1 });
-        assert_eq!(
-            state.steps.get("c"),
-            Some(&Replayed::InFlight { attempt: 1 })
-        );
+        assert_eq!(state.replayed("c"), Some(Replayed::InFlight { attempt: 1 }));
         assert_eq!(state.in_flight().collect::<Vec<_>>(), ["c"]);
         let order: Vec<&str> = state.step_states().map(|(id, _)| id).collect();
         assert_eq!(order, ["f", "w", "b", "c"]);
@@ -771,8 +763,8 @@ mod tests {
             assert_eq!(status(&state, id), StepStatus::Compensating);
             // Until its undo ends, the step's effect stands.
             assert_eq!(
-                state.steps.get(id),
-                Some(&Replayed::Succeeded { outputs: json!({}) })
+                state.replayed(id),
+                Some(Replayed::Succeeded { outputs: json!({}) })
             );
             match last {
                 None => j.push(Some(id), None, CompensationSucceeded {}),
@@ -785,7 +777,7 @@ mod tests {
             state.step("ok").unwrap().compensation.as_deref(),
             Some("core.shell")
         );
-        assert_eq!(state.steps.get("ok"), Some(&Replayed::Compensated));
+        assert_eq!(state.replayed("ok"), Some(Replayed::Compensated));
         let bad = state.step("bad").unwrap();
         assert_eq!(bad.status, StepStatus::CompensationFailed);
         assert_eq!(
@@ -793,8 +785,8 @@ mod tests {
             Some(Remark::CompensationFailed("no undo".into()))
         );
         assert_eq!(
-            state.steps.get("bad"),
-            Some(&Replayed::Succeeded { outputs: json!({}) })
+            state.replayed("bad"),
+            Some(Replayed::Succeeded { outputs: json!({}) })
         );
     }
 
@@ -828,7 +820,7 @@ mod tests {
         assert_eq!(elsewhere, ["b"]);
         // Notes alone start nothing.
         assert_eq!(status(&state, "a"), StepStatus::Pending);
-        assert_eq!(state.steps.get("a"), None);
+        assert_eq!(state.replayed("a"), None);
     }
 
     /// A run killed with two steps in flight, then resumed: one assumed done, one rerun.
@@ -872,8 +864,8 @@ mod tests {
             Some(Remark::Decided(DecisionAction::AssumeDone))
         );
         assert_eq!(
-            state.steps.get("done"),
-            Some(&Replayed::Succeeded { outputs: json!({}) })
+            state.replayed("done"),
+            Some(Replayed::Succeeded { outputs: json!({}) })
         );
         assert_eq!(
             status(&state, "cut"),
@@ -883,7 +875,7 @@ mod tests {
             status(&state, "stop"),
             StepStatus::Rerun { cancelled: true }
         );
-        assert_eq!(state.steps.get("cut"), None);
+        assert_eq!(state.replayed("cut"), None);
         assert!(state.cancel_requested.is_none());
 
         // The rerun starts again and succeeds; the one cancelled before it starts again is in
@@ -901,8 +893,8 @@ mod tests {
         let state = j.state();
         assert_eq!(status(&state, "cut"), StepStatus::Succeeded);
         assert_eq!(
-            state.steps.get("stop"),
-            Some(&Replayed::InFlight { attempt: 1 })
+            state.replayed("stop"),
+            Some(Replayed::InFlight { attempt: 1 })
         );
         assert_eq!(state.outcome(), Some("cancelled"));
         assert_eq!(state.resumes.len(), 1);
@@ -912,7 +904,6 @@ mod tests {
         for r in &j.records {
             live.apply(r);
         }
-        assert_eq!(live.steps, state.steps);
         assert_eq!(
             live.step_states().collect::<Vec<_>>(),
             state.step_states().collect::<Vec<_>>()
@@ -936,6 +927,6 @@ mod tests {
         assert!(state.finished.is_none());
         // The step is known (a record names it) but nothing happened to it.
         assert_eq!(status(&state, "x"), StepStatus::Pending);
-        assert_eq!(state.steps.get("x"), None);
+        assert_eq!(state.replayed("x"), None);
     }
 }

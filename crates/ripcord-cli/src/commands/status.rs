@@ -69,11 +69,9 @@ pub(super) fn approve(
                 outcome: state.outcome().unwrap_or("?").to_owned(),
             });
         }
-        if state.steps.contains_key(step)
-            && !matches!(
-                state.steps.get(step),
-                Some(session::Replayed::InFlight { .. })
-            )
+        if state
+            .replayed(step)
+            .is_some_and(|r| !matches!(r, session::Replayed::InFlight { .. }))
         {
             return Err(CliError::NotWaiting {
                 step: step.to_owned(),
