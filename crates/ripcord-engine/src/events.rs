@@ -19,7 +19,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
-use crate::journal::{EventKind, Record};
+use crate::journal::Record;
 
 /// How a run (or this part of it) ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -243,8 +243,30 @@ pub struct RunFinished {
     pub elapsed_ms: u64,
 }
 
+/// One list of event kinds makes [`EventKind`] (the journal's `event` field), [`Event`] and
+/// their conversions, so a new kind is one line here plus its struct above.
 macro_rules! events {
-    ($($kind:ident),* $(,)?) => {
+    ($($kind:ident = $name:literal),* $(,)?) => {
+        /// What happened: the journal's `event` field. Each kind's `data` is the struct of the
+        /// same name in this module.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum EventKind {
+            $(#[doc = concat!("`", $name, "`: see [`", stringify!($kind), "`].")] $kind,)*
+        }
+
+        impl EventKind {
+            /// Every kind, in journal-schema order.
+            pub const ALL: &[EventKind] = &[$(EventKind::$kind,)*];
+
+            /// The kind as the journal spells it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(EventKind::$kind => $name,)*
+                }
+            }
+        }
+
         /// One journal event: its kind and typed `data`.
         // `RunStarted` is the big one and there is one per run: boxing it would buy nothing.
         #[allow(clippy::large_enum_variant)]
@@ -291,23 +313,23 @@ macro_rules! events {
 }
 
 events!(
-    RunStarted,
-    RunResumed,
-    StepStarted,
-    Poll,
-    Gate,
-    Note,
-    AttemptFailed,
-    StepSucceeded,
-    StepFailed,
-    StepSkipped,
-    StepCancelled,
-    Decision,
-    CompensationStarted,
-    CompensationSucceeded,
-    CompensationFailed,
-    CancelRequested,
-    RunFinished,
+    RunStarted = "run_started",
+    RunResumed = "run_resumed",
+    StepStarted = "step_started",
+    Poll = "poll",
+    Gate = "gate",
+    Note = "note",
+    AttemptFailed = "attempt_failed",
+    StepSucceeded = "step_succeeded",
+    StepFailed = "step_failed",
+    StepSkipped = "step_skipped",
+    StepCancelled = "step_cancelled",
+    Decision = "decision",
+    CompensationStarted = "compensation_started",
+    CompensationSucceeded = "compensation_succeeded",
+    CompensationFailed = "compensation_failed",
+    CancelRequested = "cancel_requested",
+    RunFinished = "run_finished",
 );
 
 impl Record {
@@ -390,6 +412,14 @@ mod tests {
             );
             assert_eq!(Event::decode(event.kind(), &data).unwrap(), event);
         }
+    }
+
+    #[test]
+    fn each_kind_is_spelled_as_serde_spells_it() {
+        for kind in EventKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        assert_eq!(EventKind::ALL.len(), 17);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::events::Event;
+pub use crate::events::EventKind;
 use crate::redact::Redactor;
 
 /// The `prev` of the first line.
@@ -27,63 +28,6 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 const HASH_FIELD: &str = ",\"hash\":\"";
 /// `,"hash":"` + 64 hex digits + `"}`
 const SUFFIX_LEN: usize = 9 + 64 + 2;
-
-/// What happened. The journal's `event` field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// runbook name, version, content SHA-256, params (redacted), user, host, ripcord version.
-    RunStarted,
-    /// A resume or retry continues the run; data says how.
-    RunResumed,
-    /// An attempt of a step is about to touch the world. Durable before the side effect.
-    StepStarted,
-    /// A poll of an `until` condition.
-    Poll,
-    /// A `verify` gate's verdict.
-    Gate,
-    /// An executor's note (approval waiting, eviction blocked by a PDB, ...).
-    Note,
-    /// An attempt failed; data has the error and the delay before the next attempt.
-    AttemptFailed,
-    StepSucceeded,
-    StepFailed,
-    /// `when` was false, or an earlier failure stopped the run before the step started.
-    StepSkipped,
-    StepCancelled,
-    /// A person's decision at resume: `assume_done` or `rerun` a possibly-applied step.
-    Decision,
-    CompensationStarted,
-    CompensationSucceeded,
-    CompensationFailed,
-    /// Ctrl-C or SIGTERM.
-    CancelRequested,
-    RunFinished,
-}
-
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::RunStarted => "run_started",
-            EventKind::RunResumed => "run_resumed",
-            EventKind::StepStarted => "step_started",
-            EventKind::Poll => "poll",
-            EventKind::Gate => "gate",
-            EventKind::Note => "note",
-            EventKind::AttemptFailed => "attempt_failed",
-            EventKind::StepSucceeded => "step_succeeded",
-            EventKind::StepFailed => "step_failed",
-            EventKind::StepSkipped => "step_skipped",
-            EventKind::StepCancelled => "step_cancelled",
-            EventKind::Decision => "decision",
-            EventKind::CompensationStarted => "compensation_started",
-            EventKind::CompensationSucceeded => "compensation_succeeded",
-            EventKind::CompensationFailed => "compensation_failed",
-            EventKind::CancelRequested => "cancel_requested",
-            EventKind::RunFinished => "run_finished",
-        }
-    }
-}
 
 /// One line of the journal.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
