@@ -12,7 +12,9 @@ use tokio_util::sync::CancellationToken;
 /// A person's decision on an approval step.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
+    /// Whether the step may go ahead; `false` is a rejection.
     pub approved: bool,
+    /// Who decided (an approver's name).
     pub by: String,
     /// RFC 3339 UTC.
     pub at: String,
@@ -35,6 +37,7 @@ pub struct Approvals {
 const POLL: Duration = Duration::from_millis(200);
 
 impl Approvals {
+    /// The mailbox under `run_dir/approvals`; `user` signs decisions given here on the terminal or by `--approve`.
     pub fn new(
         run_dir: &Path,
         preapproved: HashSet<String>,
@@ -163,6 +166,7 @@ impl Approvals {
     }
 }
 
+/// The current time as RFC 3339 UTC with milliseconds, for [`Decision::at`].
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

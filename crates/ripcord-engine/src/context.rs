@@ -13,17 +13,24 @@ use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Not started yet.
     Pending,
+    /// An attempt is under way.
     Running,
+    /// Its gates passed; `outputs` are set.
     Succeeded,
+    /// Failed for good.
     Failed,
+    /// Did not run (`when` false, or blocked by a failure or cancel).
     Skipped,
+    /// A running attempt was cancelled.
     Cancelled,
     /// Succeeded, then undone by its compensation.
     Compensated,
 }
 
 impl Status {
+    /// The lowercase name templates compare against.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",
@@ -36,6 +43,7 @@ impl Status {
         }
     }
 
+    /// Whether the step is done for this run (neither pending nor running).
     pub fn is_final(self) -> bool {
         !matches!(self, Status::Pending | Status::Running)
     }
@@ -49,13 +57,16 @@ pub struct Board {
 }
 
 #[derive(Debug, Clone)]
+/// One step's entry on the [`Board`].
 pub struct Cell {
+    /// Where the step is.
     pub status: Status,
     /// The step's declared outputs once it succeeded.
     pub outputs: Option<serde_json::Value>,
 }
 
 impl Board {
+    /// A board with every step `pending`, indexed by position in `ids` (the runbook's step order).
     pub fn new(ids: impl IntoIterator<Item = String>) -> Self {
         let ids: HashMap<String, usize> =
             ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect();
@@ -72,19 +83,23 @@ impl Board {
         }
     }
 
+    /// Replace a step's status and outputs at once. Panics if `index` is out of range.
     pub fn set(&self, index: usize, status: Status, outputs: Option<serde_json::Value>) {
         let mut cells = self.cells.write().expect("board lock");
         cells[index] = Cell { status, outputs };
     }
 
+    /// Change a step's status, keeping its outputs. Panics if `index` is out of range.
     pub fn set_status(&self, index: usize, status: Status) {
         self.cells.write().expect("board lock")[index].status = status;
     }
 
+    /// A copy of a step's entry. Panics if `index` is out of range.
     pub fn get(&self, index: usize) -> Cell {
         self.cells.read().expect("board lock")[index].clone()
     }
 
+    /// A step's status. Panics if `index` is out of range.
     pub fn status(&self, index: usize) -> Status {
         self.cells.read().expect("board lock")[index].status
     }
@@ -125,6 +140,7 @@ pub struct Contexts {
 }
 
 impl Contexts {
+    /// Contexts over fixed `params` and `run` values and a live view of `board` as `steps`.
     pub fn new(params: serde_json::Value, run: serde_json::Value, board: Arc<Board>) -> Self {
         Self {
             params: to_value(params),

@@ -25,12 +25,16 @@ use crate::journal::Record;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    /// Every step that had to succeed did.
     Succeeded,
+    /// A step failed and stopped the run.
     Failed,
+    /// Stopped by a cancel (Ctrl-C, SIGTERM).
     Cancelled,
 }
 
 impl Outcome {
+    /// The name as journaled (`succeeded`, `failed`, `cancelled`).
     pub fn as_str(&self) -> &'static str {
         match self {
             Outcome::Succeeded => "succeeded",
@@ -44,7 +48,9 @@ impl Outcome {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct RunStarted {
+    /// The runbook's name.
     pub runbook: String,
+    /// The runbook's declared version.
     pub version: String,
     /// SHA-256 of the runbook file's bytes.
     pub sha256: String,
@@ -54,15 +60,23 @@ pub struct RunStarted {
     pub params: Map<String, Json>,
     /// Names of the secret params (their values are never journaled).
     pub secret_params: Vec<String>,
+    /// The runbook's labels, in declaration order.
     pub labels: IndexMap<String, String>,
     /// The runbook's objectives, as humantime durations.
     pub rto: Option<String>,
+    /// The recovery point objective, as a humantime duration; `None` when the runbook sets none.
     pub rpo: Option<String>,
+    /// Who started the run.
     pub user: String,
+    /// The host it was started on.
     pub host: String,
+    /// Version of the ripcord binary that started it.
     pub ripcord_version: String,
+    /// Read-only run: executors previewed mutations instead of applying them.
     pub dry_run: bool,
+    /// Steps allowed in flight at once, across all families.
     pub max_parallel: usize,
+    /// Whether this start continues an earlier run; new runs write `false` (continuations journal [`RunResumed`]).
     pub resumed: bool,
 }
 
@@ -81,10 +95,13 @@ pub enum ResumeMode {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct RunResumed {
+    /// Resume where it stopped, or retry one failed step.
     pub mode: ResumeMode,
     /// The step a retry starts again from.
     pub retry: Option<String>,
+    /// Who continued the run.
     pub user: String,
+    /// The host it was continued on.
     pub host: String,
     /// Params as given to the resume, secrets replaced by `***`.
     pub params: Map<String, Json>,
@@ -96,6 +113,7 @@ pub struct StepStarted {
     /// The step type, e.g. `kube.drain`.
     #[serde(rename = "type")]
     pub step_type: String,
+    /// The effect declared for this step with this input.
     pub effect: Effect,
     /// Re-running an interrupted attempt is safe.
     pub idempotent: bool,
@@ -104,6 +122,7 @@ pub struct StepStarted {
     /// Attempts allowed in all.
     pub attempts: u32,
     #[serde(default)]
+    /// A dry-run attempt: mutations are previewed, not applied.
     pub dry_run: bool,
     /// The rendered (and redacted) input.
     #[serde(default)]
@@ -115,15 +134,20 @@ pub struct StepStarted {
 pub struct Poll {
     /// 1, 2, 3, ... within the attempt.
     pub n: u32,
+    /// The `until` expression evaluated.
     pub expr: String,
+    /// Whether it held, ending the polling.
     pub satisfied: bool,
 }
 
 /// `gate`: a `verify` check's verdict on an attempt's result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Gate {
+    /// The check's name.
     pub name: String,
+    /// The check's expression.
     pub expr: String,
+    /// Whether the result satisfied it.
     pub passed: bool,
     /// The check's rendered message, when it has one.
     #[serde(default)]
@@ -134,14 +158,17 @@ pub struct Gate {
 /// waiting, an eviction blocked by a PDB, a program started. `data` is the note kind's own.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Note {
+    /// What the note is about (e.g. an approval waiting); gives `data` its shape.
     pub kind: String,
     #[serde(default)]
+    /// The kind's own payload, redacted.
     pub data: Json,
 }
 
 /// `attempt_failed`: an attempt failed; another may follow.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AttemptFailed {
+    /// The attempt's error, redacted.
     pub error: String,
     /// The delay before the next attempt; `None` when this was the last one.
     #[serde(default)]
@@ -161,8 +188,10 @@ pub struct StepSucceeded {
 /// `step_failed`: the step failed for good.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StepFailed {
+    /// The final error, redacted.
     pub error: String,
     #[serde(default)]
+    /// The step's `on_failure` policy, which decides what the failure does to the run.
     pub on_failure: OnFailure,
 }
 
@@ -179,7 +208,9 @@ pub enum SkipCause {
 /// `step_skipped`: the step did not run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StepSkipped {
+    /// Why, for people.
     pub reason: String,
+    /// Whether the skip is final or a resume may still run the step.
     pub cause: SkipCause,
     /// The `when` expression that was false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -203,7 +234,9 @@ pub enum DecisionAction {
 /// `decision`: how resume treats a step whose start is journaled but whose end is not.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Decision {
+    /// Assume it done, or run it again.
     pub action: DecisionAction,
+    /// Who decided.
     pub by: String,
     /// The flag given, or why no flag was needed (an idempotent step type).
     #[serde(default)]
@@ -214,6 +247,7 @@ pub struct Decision {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CompensationStarted {
     #[serde(rename = "type")]
+    /// The compensation's step type.
     pub step_type: String,
 }
 
@@ -224,22 +258,27 @@ pub struct CompensationSucceeded {}
 /// `compensation_failed`: the undo failed after all its attempts.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CompensationFailed {
+    /// The compensation's last error, redacted.
     pub error: String,
 }
 
 /// `cancel_requested`: Ctrl-C or SIGTERM.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CancelRequested {
+    /// What was received, e.g. `SIGTERM`.
     pub reason: String,
 }
 
 /// `run_finished`: the run's outcome. A resume may follow it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunFinished {
+    /// How the run ended.
     pub outcome: Outcome,
     #[serde(default)]
+    /// Ids of the steps whose failure made the outcome `failed`.
     pub failed_steps: Vec<String>,
     #[serde(default)]
+    /// Wall time of this invocation (the start or one resume), in milliseconds.
     pub elapsed_ms: u64,
 }
 
@@ -277,7 +316,10 @@ macro_rules! events {
             reason = "an event lives only from its creation to its serialization; boxing RunStarted would buy nothing"
         )]
         pub enum Event {
-            $($kind($kind),)*
+            $(
+                /// This kind with its typed `data`.
+                $kind($kind),
+            )*
         }
 
         impl Event {

@@ -21,9 +21,13 @@ pub type StepResult = serde_json::Value;
 
 /// Everything an executor needs to perform one attempt of one step.
 pub struct StepRequest<'a> {
+    /// The run the step belongs to.
     pub run_id: &'a str,
+    /// The step's id in the runbook.
     pub step_id: &'a str,
+    /// 1 for the first attempt, counting up across retries.
     pub attempt: u32,
+    /// The step type, e.g. `kube.drain`.
     pub kind: StepKind,
     /// The step's input, templates rendered and decoded into the type's struct.
     pub with: &'a TypedWith,
@@ -91,6 +95,7 @@ pub enum StepError {
 }
 
 impl StepError {
+    /// A [`StepError::Failed`] with this message.
     pub fn failed(msg: impl Into<String>) -> Self {
         StepError::Failed(msg.into())
     }
@@ -129,6 +134,7 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// An empty registry: no family has an executor.
     pub fn new() -> Self {
         Self::default()
     }

@@ -38,9 +38,13 @@ pub struct Record {
     pub ts: String,
     /// The run id.
     pub run: String,
+    /// The step the event is about; `None` for run-level events.
     pub step: Option<String>,
+    /// The step's attempt number; `None` when the event is not about one attempt.
     pub attempt: Option<u32>,
+    /// What happened.
     pub event: EventKind,
+    /// The event's payload: the struct in [`crate::events`] named after `event`.
     pub data: serde_json::Value,
     /// `hash` of the previous line (64 zeros for the first).
     pub prev: String,
@@ -78,19 +82,33 @@ pub fn run_dir(runs_dir: &Path, run_id: &str) -> PathBuf {
     runs_dir.join(run_id)
 }
 
+/// The journal file of a run: `<runs_dir>/<run_id>/journal.jsonl`.
 pub fn journal_path(runs_dir: &Path, run_id: &str) -> PathBuf {
     run_dir(runs_dir, run_id).join("journal.jsonl")
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why a journal could not be opened or written.
 pub enum JournalError {
     #[error("cannot open journal {path}: {source}")]
-    Open { path: PathBuf, source: io::Error },
+    /// The journal file could not be opened or locked for appending.
+    Open {
+        /// The journal file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
     #[error("run `{run}` is in use by another ripcord process (its journal is locked)")]
-    Locked { run: String },
+    /// Another ripcord process holds the journal's lock.
+    Locked {
+        /// The run id.
+        run: String,
+    },
     #[error("journal write failed: {0}")]
+    /// Writing or syncing the file failed.
     Write(#[from] io::Error),
     #[error("the journal writer has stopped")]
+    /// The writer thread is gone, so nothing more can be appended.
     Closed,
 }
 
@@ -213,10 +231,12 @@ impl Journal {
         })
     }
 
+    /// The run this journal belongs to.
     pub fn run_id(&self) -> &str {
         &self.run
     }
 
+    /// The journal file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -260,10 +280,13 @@ fn lock(file: &File, run_id: &str) -> Result<(), JournalError> {
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why an existing journal could not be reopened for appending.
 pub enum ReopenError {
     #[error(transparent)]
+    /// Opening or locking it failed.
     Journal(JournalError),
     #[error("journal failed verification: {0}")]
+    /// It did not verify; appending would extend a broken chain.
     Tampered(Problem),
 }
 
@@ -348,6 +371,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 pub struct Problem {
     /// 1-based line number.
     pub line: usize,
+    /// What is wrong with that line.
     pub reason: String,
     /// The problem is an incomplete last line (a crash mid-write), not tampering.
     pub torn_tail: bool,
@@ -360,6 +384,7 @@ pub struct VerifyReport {
     pub records: Vec<Record>,
     /// Bytes of the file that verified.
     pub valid_bytes: u64,
+    /// The first problem; `None` when the whole file verified.
     pub problem: Option<Problem>,
 }
 

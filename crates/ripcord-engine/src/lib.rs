@@ -15,6 +15,7 @@
 //! - [`process`]: OS process groups executors start, so resume can tell one still at work.
 //! - `testing` (feature `testing`): a recording [`executor::StepContext`] for executor tests.
 //! - [`context`]: what templates see (`params`, live `steps`, `run`, `result`).
+#![warn(missing_docs)]
 
 pub mod approvals;
 pub mod context;

@@ -19,6 +19,7 @@ impl Redactor {
         Self { secrets }
     }
 
+    /// Whether there are no secrets to redact.
     pub fn is_empty(&self) -> bool {
         self.secrets.is_empty()
     }
@@ -44,6 +45,7 @@ impl Redactor {
         (red, true)
     }
 
+    /// `text` with every secret replaced by `***`.
     pub fn text(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for s in &self.secrets {

@@ -55,14 +55,19 @@ pub use crate::events::Outcome;
 /// The result of [`Engine::run`].
 #[derive(Clone, Debug)]
 pub struct Report {
+    /// How the run ended.
     pub outcome: Outcome,
+    /// Ids of the steps whose failure made the run fail.
     pub failed: Vec<String>,
+    /// Wall time of this call, not counting earlier invocations of the run.
     pub elapsed: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why a run could not go on.
 pub enum RunError {
     #[error(transparent)]
+    /// The journal could not be written: the run stops, since nothing unrecorded may happen.
     Journal(#[from] JournalError),
 }
 
@@ -99,6 +104,7 @@ enum StepEnd {
 
 impl Engine {
     #[allow(clippy::too_many_arguments)]
+    /// An engine ready to run `validated` with `params`; `run` is the template `run` value.
     pub fn new(
         validated: Arc<Validated>,
         params: &Params,
@@ -131,10 +137,12 @@ impl Engine {
         }
     }
 
+    /// The live status and outputs of every step.
     pub fn board(&self) -> &Arc<Board> {
         &self.board
     }
 
+    /// The run's journal.
     pub fn journal(&self) -> &Journal {
         &self.journal
     }

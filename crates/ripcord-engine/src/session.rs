@@ -23,7 +23,9 @@ pub use crate::state::{Replayed, RunState};
 /// Who started the run and where, for the journal.
 #[derive(Clone, Debug)]
 pub struct Operator {
+    /// User name.
     pub user: String,
+    /// Host name.
     pub host: String,
 }
 
@@ -48,12 +50,19 @@ pub fn new_run_id(runbook: &str) -> String {
 
 /// Everything needed to run or continue a run.
 pub struct Setup<'a> {
+    /// The runbook, validated.
     pub validated: Arc<Validated>,
+    /// The runbook file, hashed into the journal so a resume can tell it changed.
     pub runbook_path: &'a Path,
+    /// The params given on the command line.
     pub params: &'a Params,
+    /// The executors available.
     pub registry: Registry,
+    /// The directory holding one directory per run.
     pub runs_dir: &'a Path,
+    /// Parallelism, dry run, cancel tokens, runbook directory.
     pub options: RunOptions,
+    /// Who runs it, for the journal and approvals.
     pub operator: Operator,
     /// Steps approved up front (`--approve STEP`).
     pub preapproved: HashSet<String>,
@@ -62,41 +71,64 @@ pub struct Setup<'a> {
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why a run could not be started, resumed or retried.
 pub enum SessionError {
     #[error(transparent)]
+    /// The journal could not be created or written.
     Journal(#[from] JournalError),
     #[error(transparent)]
+    /// The existing journal could not be reopened.
     Reopen(#[from] ReopenError),
     #[error("run `{0}` has no run_started record")]
+    /// The journal does not start with `run_started`.
     NotARun(String),
     #[error("run `{run}` already finished ({outcome}); {hint}")]
+    /// The run already ended in a way resume cannot continue.
     Finished {
+        /// The run id.
         run: String,
+        /// How it ended.
         outcome: String,
+        /// What to do instead.
         hint: String,
     },
     #[error(
         "the runbook changed since run `{run}` started (sha256 {then} -> {now}); resume with the same file"
     )]
+    /// The runbook file's SHA-256 differs from the one journaled at the start.
     RunbookChanged {
+        /// The run id.
         run: String,
+        /// The hash journaled at the start.
         then: String,
+        /// The hash of the file now.
         now: String,
     },
     #[error("possibly applied: {}", describe_undecided(.0))]
+    /// These steps started and never ended: `--assume-done` or `--rerun` must say what to do with each.
     NeedsDecision(Vec<String>),
     #[error(
         "step `{step}` is still running: its program `{program}` (pid {pgid}), started by the \
          interrupted run, is alive. Wait for it to end, or stop its process group \
          (`kill -TERM -- -{pgid}`), then try again"
     )]
+    /// A step's program from the interrupted run is still alive.
     StillRunning {
+        /// The step id.
         step: String,
+        /// The program's process group id.
         pgid: i32,
+        /// The program that was started.
         program: String,
     },
     #[error("step `{step}` {why}")]
-    BadStep { step: String, why: String },
+    /// A step named in a resume or retry cannot be used that way.
+    BadStep {
+        /// The step id as given.
+        step: String,
+        /// What is wrong with it, worded to follow the step id.
+        why: String,
+    },
 }
 
 fn describe_undecided(steps: &[String]) -> String {
@@ -207,13 +239,17 @@ pub fn load(runs_dir: &Path, run_id: &str) -> std::io::Result<(RunState, journal
 /// How a resumed run treats steps that were in flight.
 #[derive(Clone, Debug, Default)]
 pub struct Decisions {
+    /// Steps to count as succeeded (`--assume-done`).
     pub assume_done: HashSet<String>,
+    /// Steps to run again (`--rerun`).
     pub rerun: HashSet<String>,
 }
 
 /// What to continue: an interrupted run, or one failed step and what depends on it.
 pub enum Continue {
+    /// Continue an interrupted run, with these decisions about steps in flight.
     Resume(Decisions),
+    /// Run this failed step again, and what depends on it.
     Retry(String),
 }
 

@@ -29,6 +29,7 @@ use crate::process::{Liveness, PROCESS_STARTED, StartedProcess};
 pub struct Stamped<T> {
     /// The record's `ts` (RFC 3339).
     pub ts: String,
+    /// The decoded event.
     pub event: T,
 }
 
@@ -48,24 +49,32 @@ pub enum StepStatus {
     Pending,
     /// An attempt started and nothing ended it. In a run that stopped: a crash or a kill.
     Running {
+        /// The attempt under way.
         attempt: u32,
     },
     /// The attempt failed; the next one has not started (or the step's failure follows).
     AttemptFailed {
+        /// The attempt that failed.
         attempt: u32,
     },
+    /// Its gates passed.
     Succeeded,
+    /// Failed for good.
     Failed,
+    /// Did not run.
     Skipped {
+        /// Whether the skip is final (`when`) or a resume may still run it.
         cause: SkipCause,
     },
     /// An attempt (or the wait for one) was cancelled. It may have taken effect.
     Cancelled {
+        /// The attempt that was cancelled.
         attempt: u32,
     },
     /// An interrupted step (running when the run stopped, or cancelled) that a resume decided
     /// to run again, not started since. `cancelled` tells which of the two it was.
     Rerun {
+        /// Whether it was cancelled (rather than running when the run stopped).
         cancelled: bool,
     },
     /// A succeeded step's compensation started and did not end.
@@ -109,13 +118,16 @@ pub enum Remark {
     Failed(String),
     /// The step was skipped for this reason.
     Skipped(String),
+    /// Its compensation succeeded.
     Compensated,
+    /// Its compensation failed with this error.
     CompensationFailed(String),
 }
 
 /// One step of a run, as its records tell it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepState {
+    /// Where the step is.
     pub status: StepStatus,
     /// The latest attempt's start: its step type, effect, timeout and (redacted) input.
     pub start: Option<StepStarted>,
@@ -133,6 +145,7 @@ pub struct StepState {
     pub decision: Option<Decision>,
     /// The step type of its compensation, once that started.
     pub compensation: Option<String>,
+    /// The latest word on the step since its latest attempt started; `None` when there is none.
     pub remark: Option<Remark>,
 }
 
@@ -277,13 +290,18 @@ impl StepState {
 /// How a resume treats a step (see [`StepState::replayed`]).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Replayed {
+    /// Succeeded, or assumed done by a resume: a resume does not run it.
     Succeeded {
+        /// Its declared outputs.
         outputs: Json,
     },
+    /// Failed for good: only a retry runs it again.
     Failed,
+    /// Skipped.
     Skipped,
     /// Started and never finished: a crash, a kill, or a cancel mid-flight.
     InFlight {
+        /// The attempt that was interrupted.
         attempt: u32,
     },
     /// Undone by compensation: runs again on resume.
@@ -293,7 +311,9 @@ pub enum Replayed {
 /// A run rebuilt from its journal.
 #[derive(Clone, Debug, Default)]
 pub struct RunState {
+    /// The run id, from the records.
     pub run_id: String,
+    /// The `run_started` record; `None` when the journal has none (not a run).
     pub started: Option<Stamped<RunStarted>>,
     /// Every resume and retry, in order.
     pub resumes: Vec<Stamped<RunResumed>>,
@@ -419,6 +439,7 @@ impl RunState {
         humantime::parse_duration(rto).ok()
     }
 
+    /// The runbook file as recorded at the start; `None` without a `run_started` record.
     pub fn runbook_path(&self) -> Option<PathBuf> {
         Some(self.started.as_ref()?.event.path.clone())
     }

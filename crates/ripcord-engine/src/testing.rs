@@ -15,6 +15,7 @@ use crate::redact::Redactor;
 
 /// What an executor sees of the engine, in a test.
 pub struct TestContext {
+    /// The temporary directory holding the run directory; removed on drop.
     pub dir: tempfile::TempDir,
     notes: Mutex<Vec<(String, Value)>>,
     redactor: Redactor,
@@ -48,6 +49,7 @@ impl TestContext {
         })
     }
 
+    /// The temporary directory's path.
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -57,10 +59,12 @@ impl TestContext {
         self.dir.path().join("run")
     }
 
+    /// Every note recorded so far, as `(kind, data)` in order.
     pub fn notes(&self) -> Vec<(String, Value)> {
         self.notes.lock().expect("notes lock").clone()
     }
 
+    /// The `data` of the notes of `kind` recorded so far, in order.
     pub fn notes_of(&self, kind: &str) -> Vec<Value> {
         self.notes()
             .into_iter()
@@ -114,9 +118,13 @@ impl StepContext for TestContext {
 
 /// How one step is run by [`execute`].
 pub struct Attempt<'a> {
+    /// The step's id, as the request gives it.
     pub step_id: &'a str,
+    /// Run in dry-run mode: mutations previewed, not applied.
     pub dry_run: bool,
+    /// The attempt's timeout.
     pub timeout: Duration,
+    /// Cancel it to cancel the attempt.
     pub cancel: tokio_util::sync::CancellationToken,
 }
 
