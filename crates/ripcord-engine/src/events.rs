@@ -147,8 +147,12 @@ pub struct Gate {
     pub name: String,
     /// The check's expression.
     pub expr: String,
-    /// Whether the result satisfied it.
+    /// Whether the result satisfied it (never true when `unknown`).
     pub passed: bool,
+    /// In a dry run: it reads a value the dry run did not observe, so it neither passed nor
+    /// failed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unknown: bool,
     /// The check's rendered message, when it has one.
     #[serde(default)]
     pub message: Option<String>,
@@ -183,6 +187,10 @@ pub struct StepSucceeded {
     pub outputs: Json,
     /// The executor's result (redacted).
     pub result: Json,
+    /// In a dry run: what was observed (ran, validated, not simulated), the diff of a
+    /// previewed write and the pre-state it would act on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<crate::preview::DryRunReport>,
 }
 
 /// `step_failed`: the step failed for good.

@@ -14,6 +14,7 @@ use ripcord_spec::{Effect, StepKind, TypedWith};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::preview::{Check, PreflightStep};
 use crate::redact::Redactor;
 
 /// A step's result: a JSON object whose fields are the type's `result` fields.
@@ -75,6 +76,10 @@ pub trait StepContext: Send + Sync {
     /// Evaluate an expression against this step's template context (`params`, `steps`, `run`):
     /// used by `assert`, whose `expr` is not rendered as a template.
     fn eval(&self, expr: &str) -> Result<serde_json::Value, String>;
+    /// In a dry run: what this attempt observed (ran, validated by the server, not simulated),
+    /// with the diff and pre-state of a previewed write. The last report of an attempt counts;
+    /// an executor that reports nothing gets `ran` for a `read` step, `not_simulated` otherwise.
+    fn dry_run(&self, report: crate::preview::DryRunReport);
 }
 
 /// Why an attempt failed. The message is shown to people and journaled (after redaction).
@@ -89,6 +94,10 @@ pub enum StepError {
     /// The executor stopped because it was cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// The step failed and trying again cannot change that (e.g. a dry-run eviction a
+    /// PodDisruptionBudget would block): not retried.
+    #[error("{0}")]
+    Permanent(String),
     /// The step type has no executor in this build.
     #[error("no executor for `{0}` (family `{1}`) is registered")]
     Unsupported(&'static str, &'static str),
@@ -105,6 +114,7 @@ impl StepError {
         match self {
             StepError::Failed(m) => StepError::Failed(redactor.text(&m)),
             StepError::Input(m) => StepError::Input(redactor.text(&m)),
+            StepError::Permanent(m) => StepError::Permanent(redactor.text(&m)),
             other => other,
         }
     }
@@ -116,8 +126,18 @@ pub trait Executor: Send + Sync {
     /// The family this executor serves (`core`, `kube`, `s3`, `route53`).
     fn family(&self) -> Family;
 
-    /// Perform one attempt. Must honour `request.cancel` and `request.dry_run`.
+    /// Perform one attempt. Must honour `request.cancel` and `request.dry_run`; in a dry run,
+    /// report what was observed through [`StepContext::dry_run`].
     async fn execute(&self, request: StepRequest<'_>) -> Result<StepResult, StepError>;
+
+    /// Check, before the first step, that what these steps (all of this family's steps of the
+    /// run) need is there: configuration that loads, endpoints that answer, credentials and
+    /// permissions, resources named statically. Must not change anything. One [`Check`] per
+    /// thing checked; the run does not start when one has a problem.
+    async fn preflight(&self, steps: &[PreflightStep<'_>]) -> Vec<Check> {
+        let _ = steps;
+        Vec::new()
+    }
 }
 
 /// An executor and its optional limit on steps in flight at once.

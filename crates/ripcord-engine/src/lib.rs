@@ -8,6 +8,7 @@
 //! - [`events`]: one typed struct per journal event kind ([`events::Event`]).
 //! - [`journal`]: the hash-chained JSONL journal, group commit, verification.
 //! - [`approvals`]: the approval mailbox shared by `ripcord approve` and waiting steps.
+//! - [`preview`]: what a dry run observed of a step, and what a preflight checked.
 //! - [`redact`]: secret redaction applied to everything that is stored or shown.
 //! - [`run`]: the scheduler: readiness, attempts, gates, retries, compensation, `finally`.
 //! - [`session`]: new runs, resume, retry.
@@ -22,6 +23,7 @@ pub mod context;
 pub mod events;
 pub mod executor;
 pub mod journal;
+pub mod preview;
 pub mod process;
 pub mod redact;
 pub mod run;
@@ -33,4 +35,5 @@ pub mod testing;
 pub use events::Event;
 pub use executor::{Executor, Registry, StepContext, StepError, StepRequest, StepResult};
 pub use journal::{EventKind, Journal, Record};
+pub use preview::{Check, Diff, DryRunReport, Observed, PreState};
 pub use redact::Redactor;

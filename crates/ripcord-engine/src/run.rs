@@ -33,6 +33,7 @@ use crate::events::{
 };
 use crate::executor::{Executor, Registry, StepContext, StepError, StepRequest};
 use crate::journal::{Journal, JournalError};
+use crate::preview::DryRunReport;
 use crate::redact::Redactor;
 
 /// How a run is to be carried out.
@@ -91,6 +92,8 @@ pub struct Engine {
     /// Set the moment a step fails with `on_failure: abort`, so no new step starts even before
     /// the scheduler has collected that step's task.
     aborted: std::sync::atomic::AtomicBool,
+    /// In a dry run: the last report of each step's current attempt ([`StepContext::dry_run`]).
+    reports: std::sync::Mutex<std::collections::HashMap<usize, DryRunReport>>,
 }
 
 /// What one step ended as.
@@ -134,6 +137,7 @@ impl Engine {
             succeeded_order: std::sync::Mutex::new(Vec::new()),
             blocked: std::sync::Mutex::new(HashSet::new()),
             aborted: std::sync::atomic::AtomicBool::new(false),
+            reports: Default::default(),
         }
     }
 
@@ -526,14 +530,16 @@ impl Engine {
         };
         token.cancel();
         let error = match outcome {
-            Ok(Ok(result)) => return self.succeed(i, attempt, result).await,
+            Ok(Ok(result)) => return self.succeed(i, attempt, result, plan.effect).await,
             Ok(Err(StepError::Cancelled)) => {
                 return self.cancelled(i, attempt).await.map(Tried::Ended);
             }
             _ if cancel.is_cancelled() => {
                 return self.cancelled(i, attempt).await.map(Tried::Ended);
             }
-            Ok(Err(e @ (StepError::Input(_) | StepError::Unsupported(..)))) => {
+            Ok(Err(
+                e @ (StepError::Input(_) | StepError::Permanent(_) | StepError::Unsupported(..)),
+            )) => {
                 return self
                     .fail(i, Some(attempt), e.to_string())
                     .await
@@ -550,7 +556,13 @@ impl Engine {
     }
 
     /// A call that returned: its gates and outputs decide whether the step succeeded.
-    async fn succeed(&self, i: usize, attempt: u32, result: Json) -> Result<Tried, RunError> {
+    async fn succeed(
+        &self,
+        i: usize,
+        attempt: u32,
+        result: Json,
+        effect: Effect,
+    ) -> Result<Tried, RunError> {
         let outputs = match self.finish_attempt(i, attempt, &result).await? {
             Ok(outputs) => outputs,
             Err(gate_error) => return Ok(Tried::Failed(gate_error)),
@@ -558,10 +570,35 @@ impl Engine {
         self.board.set(i, Status::Succeeded, Some(outputs.clone()));
         self.succeeded_order.lock().expect("order lock").push(i);
         let id = &self.validated.step(i).id;
+        let dry_run = self.take_report(i, effect);
         self.journal
-            .append(Some(id), Some(attempt), StepSucceeded { outputs, result })
+            .append(
+                Some(id),
+                Some(attempt),
+                StepSucceeded {
+                    outputs,
+                    result,
+                    dry_run,
+                },
+            )
             .await?;
         Ok(Tried::Ended(StepEnd::Succeeded))
+    }
+
+    /// In a dry run, what step `i`'s last attempt observed: its executor's report, or the
+    /// default (`ran` for a read, `not_simulated` for a write).
+    fn take_report(&self, i: usize, effect: Effect) -> Option<DryRunReport> {
+        if !self.options.dry_run {
+            return None;
+        }
+        let reported = self.reports.lock().expect("reports lock").remove(&i);
+        Some(reported.unwrap_or_else(|| match effect {
+            Effect::Read => DryRunReport::ran(),
+            _ => DryRunReport::not_simulated(format!(
+                "the `{}` executor does not preview this step",
+                self.validated.steps[i].kind.name()
+            )),
+        }))
     }
 
     /// Render `with` (all strings but expression fields) and decode it into the type's struct.
@@ -734,6 +771,7 @@ impl Engine {
                         name: name.clone(),
                         expr: check.expr.clone(),
                         passed,
+                        unknown: false,
                         message: message.clone(),
                     },
                 )
@@ -976,5 +1014,15 @@ impl StepContext for ExecContext<'_> {
 
     fn eval(&self, expr: &str) -> Result<Json, String> {
         eval(&self.engine.env, expr, &self.engine.contexts.base())
+    }
+
+    fn dry_run(&self, report: DryRunReport) {
+        if self.engine.options.dry_run {
+            self.engine
+                .reports
+                .lock()
+                .expect("reports lock")
+                .insert(self.step, report);
+        }
     }
 }

@@ -682,6 +682,7 @@ mod tests {
                 name: "g".into(),
                 expr: "true".into(),
                 passed: true,
+                unknown: false,
                 message: None,
             },
         );
@@ -691,6 +692,7 @@ mod tests {
             StepSucceeded {
                 outputs: json!({"n": 1}),
                 result: json!({}),
+                dry_run: None,
             },
         );
         let state = j.state();

@@ -18,6 +18,7 @@ pub struct TestContext {
     /// The temporary directory holding the run directory; removed on drop.
     pub dir: tempfile::TempDir,
     notes: Mutex<Vec<(String, Value)>>,
+    reports: Mutex<Vec<crate::preview::DryRunReport>>,
     redactor: Redactor,
     approvals: Approvals,
     env: minijinja::Environment<'static>,
@@ -42,6 +43,7 @@ impl TestContext {
         Arc::new(Self {
             dir,
             notes: Mutex::new(Vec::new()),
+            reports: Mutex::new(Vec::new()),
             redactor: Redactor::new(secrets),
             approvals,
             env: ripcord_spec::template::environment(),
@@ -62,6 +64,16 @@ impl TestContext {
     /// Every note recorded so far, as `(kind, data)` in order.
     pub fn notes(&self) -> Vec<(String, Value)> {
         self.notes.lock().expect("notes lock").clone()
+    }
+
+    /// Every dry-run report an executor gave so far ([`StepContext::dry_run`]), in order.
+    pub fn dry_run_reports(&self) -> Vec<crate::preview::DryRunReport> {
+        self.reports.lock().expect("reports lock").clone()
+    }
+
+    /// The last dry-run report, if an executor gave one.
+    pub fn last_dry_run_report(&self) -> Option<crate::preview::DryRunReport> {
+        self.dry_run_reports().pop()
     }
 
     /// The `data` of the notes of `kind` recorded so far, in order.
@@ -113,6 +125,10 @@ impl StepContext for TestContext {
 
     fn eval(&self, expr: &str) -> Result<Value, String> {
         crate::context::eval(&self.env, expr, &self.vars)
+    }
+
+    fn dry_run(&self, report: crate::preview::DryRunReport) {
+        self.reports.lock().expect("reports lock").push(report);
     }
 }
 

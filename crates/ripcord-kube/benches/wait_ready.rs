@@ -40,6 +40,7 @@ impl StepContext for Ctx {
     fn eval(&self, _: &str) -> Result<Value, String> {
         Err("none".into())
     }
+    fn dry_run(&self, _: ripcord_engine::DryRunReport) {}
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

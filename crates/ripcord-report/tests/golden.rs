@@ -113,7 +113,12 @@ fn started(step_type: &str, effect: Effect, attempts: u32) -> Event {
 }
 
 fn succeeded(outputs: serde_json::Value, result: serde_json::Value) -> Event {
-    StepSucceeded { outputs, result }.into()
+    StepSucceeded {
+        outputs,
+        result,
+        dry_run: None,
+    }
+    .into()
 }
 
 fn note(kind: &str, data: serde_json::Value) -> Event {
@@ -199,6 +204,7 @@ fn every_event() -> Vec<Record> {
                 name: "fresh".into(),
                 expr: "outputs.backup_age < 900".into(),
                 passed: true,
+                unknown: false,
                 message: None,
             }
             .into(),
@@ -229,6 +235,7 @@ fn every_event() -> Vec<Record> {
                 name: "complete".into(),
                 expr: "result.objects > 0".into(),
                 passed: false,
+                unknown: false,
                 message: Some("nothing copied".into()),
             }
             .into(),
