@@ -189,6 +189,11 @@ impl Registry {
         }
     }
 
+    /// The executor registered for a family.
+    pub fn executor_of(&self, family: Family) -> Option<&Arc<dyn Executor>> {
+        self.entries.get(&family).map(|e| &e.executor)
+    }
+
     /// The per-family limit for a step type, if one was set.
     pub fn limit(&self, kind: StepKind) -> Option<&Arc<Semaphore>> {
         self.entries.get(&kind.info().family)?.limit.as_ref()

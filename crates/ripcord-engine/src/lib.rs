@@ -8,6 +8,7 @@
 //! - [`events`]: one typed struct per journal event kind ([`events::Event`]).
 //! - [`journal`]: the hash-chained JSONL journal, group commit, verification.
 //! - [`approvals`]: the approval mailbox shared by `ripcord approve` and waiting steps.
+//! - [`preflight`]: every executor checks what the run's steps need before the first step.
 //! - [`preview`]: what a dry run observed of a step, and what a preflight checked.
 //! - [`redact`]: secret redaction applied to everything that is stored or shown.
 //! - [`run`]: the scheduler: readiness, attempts, gates, retries, compensation, `finally`.
@@ -23,6 +24,7 @@ pub mod context;
 pub mod events;
 pub mod executor;
 pub mod journal;
+pub mod preflight;
 pub mod preview;
 pub mod process;
 pub mod redact;

@@ -608,32 +608,7 @@ impl Engine {
         with: &Json,
         context: &minijinja::Value,
     ) -> Result<(TypedWith, Json), String> {
-        let keep = expression_fields(kind);
-        let rendered = match with {
-            Json::Object(map) => Json::Object(
-                map.iter()
-                    .map(|(k, v)| {
-                        if keep.contains(&k.as_str()) {
-                            Ok((k.clone(), v.clone()))
-                        } else {
-                            ripcord_spec::template::render_json(&self.env, v, context)
-                                .map(|r| (k.clone(), r))
-                                .map_err(|e| format!("rendering `with.{k}`: {}", describe(&e)))
-                        }
-                    })
-                    .collect::<Result<_, String>>()?,
-            ),
-            Json::Null => Json::Object(Default::default()),
-            other => other.clone(),
-        };
-        // Decoded like the YAML was: a number rendered into a text field is taken as its text.
-        let node = ripcord_spec::node::Node::from_json(&rendered);
-        let (typed, errors) = ripcord_spec::decode::decode_with(&node, |d| kind.decode(d));
-        let typed = typed.ok_or_else(|| {
-            let why: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            format!("input after rendering is invalid: {}", why.join("; "))
-        })?;
-        Ok((typed, rendered))
+        render_input(&self.env, kind, with, context)
     }
 
     /// The executor of a step type, or why there is none.
@@ -974,6 +949,41 @@ fn jittered(delay: Duration, jitter: f64) -> Duration {
     }
     let factor = 1.0 + rand::rng().random_range(-jitter..=jitter);
     delay.mul_f64(factor.max(0.0))
+}
+
+/// Render `with` (all strings but expression fields) and decode it into the type's struct.
+pub(crate) fn render_input(
+    env: &Environment<'static>,
+    kind: StepKind,
+    with: &Json,
+    context: &minijinja::Value,
+) -> Result<(TypedWith, Json), String> {
+    let keep = expression_fields(kind);
+    let rendered = match with {
+        Json::Object(map) => Json::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    if keep.contains(&k.as_str()) {
+                        Ok((k.clone(), v.clone()))
+                    } else {
+                        ripcord_spec::template::render_json(env, v, context)
+                            .map(|r| (k.clone(), r))
+                            .map_err(|e| format!("rendering `with.{k}`: {}", describe(&e)))
+                    }
+                })
+                .collect::<Result<_, String>>()?,
+        ),
+        Json::Null => Json::Object(Default::default()),
+        other => other.clone(),
+    };
+    // Decoded like the YAML was: a number rendered into a text field is taken as its text.
+    let node = ripcord_spec::node::Node::from_json(&rendered);
+    let (typed, errors) = ripcord_spec::decode::decode_with(&node, |d| kind.decode(d));
+    let typed = typed.ok_or_else(|| {
+        let why: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        format!("input after rendering is invalid: {}", why.join("; "))
+    })?;
+    Ok((typed, rendered))
 }
 
 /// The [`StepContext`] handed to executors.
