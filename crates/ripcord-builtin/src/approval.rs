@@ -1,7 +1,7 @@
 //! `approval`: wait for a person's decision in the run's approval mailbox.
 
 use ripcord_engine::approvals::Decision;
-use ripcord_engine::{StepError, StepRequest, StepResult};
+use ripcord_engine::{DryRunReport, StepError, StepRequest, StepResult};
 use ripcord_spec::catalog::ApprovalWith;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -11,6 +11,9 @@ pub(crate) async fn run(
     with: &ApprovalWith,
 ) -> Result<StepResult, StepError> {
     if request.dry_run {
+        request.context.dry_run(DryRunReport::not_simulated(
+            "nobody is asked to approve in a dry run",
+        ));
         return Ok(json!({"dry_run": true, "approved_by": null}));
     }
     let context = request.context;

@@ -19,6 +19,8 @@ pub(crate) async fn sleep(
         }
     };
     if request.dry_run {
+        // A sleep changes nothing and its result is all there is: nothing to simulate.
+        request.context.dry_run(ripcord_engine::DryRunReport::ran());
         return Ok(json!({"dry_run": true}));
     }
     let wake = Instant::now() + duration;

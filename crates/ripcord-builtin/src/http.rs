@@ -44,6 +44,11 @@ pub(crate) async fn run(
     }
     let what = format!("{method} {url}");
     if request.dry_run && request.effect != Effect::Read {
+        request
+            .context
+            .dry_run(ripcord_engine::DryRunReport::not_simulated(format!(
+                "{what} may change something: not sent in a dry run"
+            )));
         return Ok(json!({
             "dry_run": true,
             "skipped": "request not sent in a dry run",
@@ -127,6 +132,11 @@ pub(crate) async fn notify(
     }
     let payload = Value::Object(payload);
     if request.dry_run {
+        request
+            .context
+            .dry_run(ripcord_engine::DryRunReport::not_simulated(
+                "notifications are not sent in a dry run",
+            ));
         return Ok(json!({
             "dry_run": true,
             "skipped": "notification not sent in a dry run",

@@ -52,6 +52,10 @@ pub(crate) async fn run(
         ));
     }
     if request.dry_run && request.effect != Effect::Read {
+        request.context.dry_run(ripcord_engine::DryRunReport::not_simulated(format!(
+            "a `{}` command may change something: not run in a dry run (declare `effect: read` if it only reads)",
+            request.effect
+        )));
         return Ok(json!({
             "dry_run": true,
             "skipped": "shell command not run in a dry run",

@@ -33,6 +33,7 @@ pub mod session;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod unobserved;
 
 pub use events::Event;
 pub use executor::{Executor, Registry, StepContext, StepError, StepRequest, StepResult};

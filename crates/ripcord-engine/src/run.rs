@@ -33,8 +33,9 @@ use crate::events::{
 };
 use crate::executor::{Executor, Registry, StepContext, StepError, StepRequest};
 use crate::journal::{Journal, JournalError};
-use crate::preview::DryRunReport;
+use crate::preview::{DryRunReport, Observed};
 use crate::redact::Redactor;
+use crate::unobserved::{self, Unobserved};
 
 /// How a run is to be carried out.
 #[derive(Clone, Debug)]
@@ -94,6 +95,8 @@ pub struct Engine {
     aborted: std::sync::atomic::AtomicBool,
     /// In a dry run: the last report of each step's current attempt ([`StepContext::dry_run`]).
     reports: std::sync::Mutex<std::collections::HashMap<usize, DryRunReport>>,
+    /// In a dry run: results and outputs no executor observed.
+    unobserved: std::sync::Mutex<Unobserved>,
 }
 
 /// What one step ended as.
@@ -138,6 +141,7 @@ impl Engine {
             blocked: std::sync::Mutex::new(HashSet::new()),
             aborted: std::sync::atomic::AtomicBool::new(false),
             reports: Default::default(),
+            unobserved: Default::default(),
         }
     }
 
@@ -379,6 +383,9 @@ impl Engine {
     ) -> Result<StepEnd, RunError> {
         let step = self.validated.step(i);
         let base = self.contexts.base();
+        if let Some(why) = self.unobserved_input(i) {
+            return self.not_simulated(i, why).await;
+        }
         if let Some(end) = self.check_when(i, &base).await? {
             return Ok(end);
         }
@@ -423,6 +430,59 @@ impl Engine {
             }
         }
         self.fail(i, Some(plan.attempts), last_error).await
+    }
+
+    /// In a dry run: why step `i` cannot be simulated because its `when` or its input reads a
+    /// value the dry run did not observe.
+    fn unobserved_input(&self, i: usize) -> Option<String> {
+        if !self.options.dry_run {
+            return None;
+        }
+        let step = self.validated.step(i);
+        let unobserved = self.unobserved.lock().expect("unobserved lock");
+        if let Some(when) = &step.when {
+            let refs = unobserved::expression(&self.env, when);
+            if let Some(why) = unobserved.why(&refs, None) {
+                return Some(format!("`when` {why}"));
+            }
+        }
+        let refs =
+            unobserved::input_references(&self.env, self.validated.steps[i].kind, &step.with.0);
+        unobserved
+            .why(&refs, None)
+            .map(|why| format!("its input {why}"))
+    }
+
+    /// In a dry run: step `i` is not run and ends `not_simulated`; its result and every
+    /// output are unknown to the steps after it.
+    async fn not_simulated(&self, i: usize, why: String) -> Result<StepEnd, RunError> {
+        let step = self.validated.step(i);
+        let outputs: serde_json::Map<String, Json> = step
+            .outputs
+            .keys()
+            .map(|k| (k.clone(), Json::Null))
+            .collect();
+        {
+            let mut unobserved = self.unobserved.lock().expect("unobserved lock");
+            unobserved.result(&step.id, &why);
+            for name in step.outputs.keys() {
+                unobserved.output(&step.id, name, &step.id);
+            }
+        }
+        self.board
+            .set(i, Status::Succeeded, Some(Json::Object(outputs.clone())));
+        self.journal
+            .append(
+                Some(&step.id),
+                None,
+                StepSucceeded {
+                    outputs: Json::Object(outputs),
+                    result: Json::Null,
+                    dry_run: Some(DryRunReport::not_simulated(why)),
+                },
+            )
+            .await?;
+        Ok(StepEnd::Succeeded)
     }
 
     /// A step whose `when` is false is skipped; one whose `when` fails, failed. `None`: it runs.
@@ -563,14 +623,24 @@ impl Engine {
         result: Json,
         effect: Effect,
     ) -> Result<Tried, RunError> {
+        let id = &self.validated.step(i).id;
+        let dry_run = self.take_report(i, effect);
+        if let Some(report) = dry_run
+            .as_ref()
+            .filter(|r| r.observed == Observed::NotSimulated)
+        {
+            let why = report.reason.as_deref().unwrap_or("not simulated");
+            self.unobserved
+                .lock()
+                .expect("unobserved lock")
+                .result(id, why);
+        }
         let outputs = match self.finish_attempt(i, attempt, &result).await? {
             Ok(outputs) => outputs,
             Err(gate_error) => return Ok(Tried::Failed(gate_error)),
         };
         self.board.set(i, Status::Succeeded, Some(outputs.clone()));
         self.succeeded_order.lock().expect("order lock").push(i);
-        let id = &self.validated.step(i).id;
-        let dry_run = self.take_report(i, effect);
         self.journal
             .append(
                 Some(id),
@@ -583,6 +653,17 @@ impl Engine {
             )
             .await?;
         Ok(Tried::Ended(StepEnd::Succeeded))
+    }
+
+    /// In a dry run: whether step `i`'s executor reported its current call not simulated.
+    fn reported_not_simulated(&self, i: usize) -> bool {
+        self.options.dry_run
+            && self
+                .reports
+                .lock()
+                .expect("reports lock")
+                .get(&i)
+                .is_some_and(|r| r.observed == Observed::NotSimulated)
     }
 
     /// In a dry run, what step `i`'s last attempt observed: its executor's report, or the
@@ -658,6 +739,10 @@ impl Engine {
                 let Some(until) = call.until else {
                     return result;
                 };
+                // Polling a result nobody observed would wait for a change that never comes.
+                if self.reported_not_simulated(call.step) {
+                    return result;
+                }
                 let result = match result {
                     Ok(r) => r,
                     Err(StepError::Cancelled) => return Err(StepError::Cancelled),
@@ -727,53 +812,104 @@ impl Engine {
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("check {}", n + 1));
-            let verdict = truthy(&self.env, &check.expr, &context);
-            let passed = matches!(verdict, Ok(true));
-            let message = match (&verdict, &check.message) {
-                (Err(e), _) => Some(format!("could not evaluate: {e}")),
-                (Ok(false), Some(m)) => Some(
-                    self.env
-                        .render_str(m, context.clone())
-                        .unwrap_or_else(|_| m.clone()),
-                ),
-                _ => None,
+            let gate = match self
+                .unobserved_reading(&unobserved::expression(&self.env, &check.expr), &step.id)
+            {
+                Some(why) => Gate {
+                    name: name.clone(),
+                    expr: check.expr.clone(),
+                    passed: false,
+                    unknown: true,
+                    message: Some(why),
+                },
+                None => self.judge(&name, check, &context),
             };
+            let failed = !gate.passed && !gate.unknown;
+            let message = gate.message.clone();
             self.journal
-                .append(
-                    Some(&step.id),
-                    Some(attempt),
-                    Gate {
-                        name: name.clone(),
-                        expr: check.expr.clone(),
-                        passed,
-                        unknown: false,
-                        message: message.clone(),
-                    },
-                )
+                .append(Some(&step.id), Some(attempt), gate)
                 .await?;
-            if !passed {
+            if failed {
                 return Ok(Err(format!(
                     "gate `{name}` failed: {}",
                     message.unwrap_or_else(|| format!("`{}` is false", check.expr))
                 )));
             }
         }
+        Ok(self.outputs(i, &context))
+    }
+
+    /// In a dry run: why a value reading `refs` (in step `id`'s gates or outputs) is unknown.
+    fn unobserved_reading(
+        &self,
+        refs: &ripcord_spec::template::References,
+        id: &str,
+    ) -> Option<String> {
+        if !self.options.dry_run {
+            return None;
+        }
+        self.unobserved
+            .lock()
+            .expect("unobserved lock")
+            .why(refs, Some(id))
+    }
+
+    /// Evaluate one gate.
+    fn judge(
+        &self,
+        name: &str,
+        check: &ripcord_spec::model::Check,
+        context: &minijinja::Value,
+    ) -> Gate {
+        let verdict = truthy(&self.env, &check.expr, context);
+        let message = match (&verdict, &check.message) {
+            (Err(e), _) => Some(format!("could not evaluate: {e}")),
+            (Ok(false), Some(m)) => Some(
+                self.env
+                    .render_str(m, context.clone())
+                    .unwrap_or_else(|_| m.clone()),
+            ),
+            _ => None,
+        };
+        Gate {
+            name: name.to_owned(),
+            expr: check.expr.clone(),
+            passed: matches!(verdict, Ok(true)),
+            unknown: false,
+            message,
+        }
+    }
+
+    /// A step's declared outputs, rendered; in a dry run an output reading an unobserved
+    /// value is `null` and unknown to the steps after it.
+    fn outputs(&self, i: usize, context: &minijinja::Value) -> Result<Json, String> {
+        let step = self.validated.step(i);
         let mut outputs = serde_json::Map::new();
         for (name, template) in &step.outputs {
+            let mut refs = ripcord_spec::template::References::new();
+            unobserved::collect_template_references(
+                &self.env,
+                &Json::String(template.clone()),
+                &mut refs,
+            );
+            if self.unobserved_reading(&refs, &step.id).is_some() {
+                let mut unobserved = self.unobserved.lock().expect("unobserved lock");
+                let origin = unobserved
+                    .origin(&refs, Some(&step.id))
+                    .unwrap_or_else(|| step.id.clone());
+                unobserved.output(&step.id, name, &origin);
+                outputs.insert(name.clone(), Json::Null);
+                continue;
+            }
             let value = ripcord_spec::template::render_json(
                 &self.env,
                 &Json::String(template.clone()),
-                &context,
+                context,
             )
-            .map_err(|e| format!("output `{name}`: {}", describe(&e)));
-            match value {
-                Ok(v) => {
-                    outputs.insert(name.clone(), v);
-                }
-                Err(e) => return Ok(Err(e)),
-            }
+            .map_err(|e| format!("output `{name}`: {}", describe(&e)))?;
+            outputs.insert(name.clone(), value);
         }
-        Ok(Ok(Json::Object(outputs)))
+        Ok(Json::Object(outputs))
     }
 
     async fn fail(

@@ -22,6 +22,7 @@ use crate::events::{
     SkipCause, StepSkipped, StepStarted,
 };
 use crate::journal::Record;
+use crate::preview::Observed;
 use crate::process::{Liveness, PROCESS_STARTED, StartedProcess};
 
 /// An event with the timestamp of its record.
@@ -147,6 +148,10 @@ pub struct StepState {
     pub compensation: Option<String>,
     /// The latest word on the step since its latest attempt started; `None` when there is none.
     pub remark: Option<Remark>,
+    /// In a dry run: what its success observed (ran, validated, not simulated).
+    pub dry_run: Option<crate::preview::DryRunReport>,
+    /// In a dry run: the gates of its latest attempt that read an unobserved value, with why.
+    pub unknown_gates: Vec<(String, String)>,
 }
 
 impl Default for StepState {
@@ -162,6 +167,8 @@ impl Default for StepState {
             decision: None,
             compensation: None,
             remark: None,
+            dry_run: None,
+            unknown_gates: Vec::new(),
         }
     }
 }
@@ -219,6 +226,7 @@ impl StepState {
                 self.attempts = attempt;
                 self.first_started.get_or_insert_with(|| ts.to_owned());
                 self.remark = None;
+                self.unknown_gates.clear();
             }
             Event::AttemptFailed(e) => {
                 // Between attempts nothing is in flight: the failed attempt ended.
@@ -232,6 +240,7 @@ impl StepState {
                     outputs => outputs,
                 });
                 self.ended = Some(ts.to_owned());
+                self.dry_run = e.dry_run;
             }
             Event::StepFailed(e) => {
                 self.status = StepStatus::Failed;
@@ -261,6 +270,10 @@ impl StepState {
                 self.status = StepStatus::CompensationFailed;
                 self.remark = Some(Remark::CompensationFailed(e.error.clone()));
                 self.last_error = Some(e.error);
+            }
+            Event::Gate(g) if g.unknown => {
+                let why = g.message.unwrap_or_default();
+                self.unknown_gates.push((g.name, why));
             }
             Event::Poll(_) | Event::Gate(_) | Event::Note(_) => {}
             Event::RunStarted(_)
@@ -306,6 +319,39 @@ pub enum Replayed {
     },
     /// Undone by compensation: runs again on resume.
     Compensated,
+}
+
+/// How much of a dry run was actually checked: steps by what they observed, and the gates
+/// that read what nobody observed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DryRunVerdict {
+    /// Read-only steps that ran for real on the live system.
+    pub ran: usize,
+    /// Read-only steps that ran on the state earlier simulated writes predict.
+    pub predicted: usize,
+    /// Writes validated by the real system without being applied.
+    pub validated: usize,
+    /// Steps not simulated, with why (step id, reason).
+    pub not_simulated: Vec<(String, String)>,
+    /// Gates neither passed nor failed (step id, gate name, why).
+    pub unknown_gates: Vec<(String, String, String)>,
+}
+
+impl DryRunVerdict {
+    /// One line: `12 ran, 5 validated by the server, 3 not simulated, 2 gates unknown`.
+    pub fn line(&self) -> String {
+        let mut parts = vec![format!("{} ran", self.ran)];
+        if self.predicted > 0 {
+            parts.push(format!("{} ran on predicted state", self.predicted));
+        }
+        parts.push(format!("{} validated by the server", self.validated));
+        parts.push(format!("{} not simulated", self.not_simulated.len()));
+        if !self.unknown_gates.is_empty() {
+            let n = self.unknown_gates.len();
+            parts.push(format!("{n} gate{} unknown", if n == 1 { "" } else { "s" }));
+        }
+        parts.join(", ")
+    }
 }
 
 /// A run rebuilt from its journal.
@@ -408,6 +454,32 @@ impl RunState {
     /// Every step a record names, in the order of their first records.
     pub fn step_states(&self) -> impl Iterator<Item = (&str, &StepState)> {
         self.by_step.iter().map(|(id, s)| (id.as_str(), s))
+    }
+
+    /// For a dry run: how much of it was actually checked ([`DryRunVerdict`]).
+    pub fn dry_run_verdict(&self) -> Option<DryRunVerdict> {
+        if !self.started.as_ref().is_some_and(|s| s.event.dry_run) {
+            return None;
+        }
+        let mut verdict = DryRunVerdict::default();
+        for (id, step) in self.step_states() {
+            if let Some(report) = &step.dry_run {
+                match report.observed {
+                    Observed::Ran if report.predicted => verdict.predicted += 1,
+                    Observed::Ran => verdict.ran += 1,
+                    Observed::Validated => verdict.validated += 1,
+                    Observed::NotSimulated => verdict
+                        .not_simulated
+                        .push((id.to_owned(), report.reason.clone().unwrap_or_default())),
+                }
+            }
+            for (gate, why) in &step.unknown_gates {
+                verdict
+                    .unknown_gates
+                    .push((id.to_owned(), gate.clone(), why.clone()));
+            }
+        }
+        Some(verdict)
     }
 
     /// Steps with an attempt under way, in journal order.

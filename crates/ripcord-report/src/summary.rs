@@ -4,6 +4,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ripcord_engine::Observed;
 use ripcord_engine::Record;
 use ripcord_engine::events::{DecisionAction, RunStarted};
 use ripcord_engine::state::{Remark, RunState, StepState, StepStatus};
@@ -35,17 +36,22 @@ pub fn text(records: &[Record], verified: Result<(), String>) -> String {
     let state = RunState::replay(records);
     let run_start = parse(&first.ts);
     header(&mut out, &state, first, run_start);
+    let dry_run = state.dry_run_verdict().is_some();
+    let width = if dry_run { 13 } else { 10 };
     let _ = writeln!(
         out,
         "\n  {} {} {} {} try",
         cell("step", 26),
-        cell("status", 10),
+        cell("status", width),
         cell("start", 8),
         cell("took", 8),
     );
     for (id, step) in state.step_states() {
-        let line = row(id, step, run_start);
+        let line = row(id, step, run_start, width);
         let _ = writeln!(out, "{}", truncate(line.trim_end(), crate::plan::WIDTH));
+    }
+    if dry_run {
+        crate::dry_run::sections(&mut out, &state);
     }
     let _ = writeln!(
         out,
@@ -87,6 +93,13 @@ fn header(out: &mut String, state: &RunState, first: &Record, run_start: Option<
         field(|s| &s.user),
         field(|s| &s.host),
     );
+    if let Some(verdict) = state.dry_run_verdict() {
+        let _ = writeln!(out, "  dry run: {}", verdict.line());
+        if let Some(rto) = state.rto() {
+            let _ = writeln!(out, "  RTO {}: not measured in a dry run", human(rto));
+        }
+        return;
+    }
     if let (Some(rto), Some(total)) = (state.rto(), total) {
         let verdict = if outcome != "succeeded" {
             "not met: the run did not succeed"
@@ -100,7 +113,7 @@ fn header(out: &mut String, state: &RunState, first: &Record, run_start: Option<
 }
 
 /// One step's line: status, start offset, duration, attempts, the latest word on it.
-fn row(id: &str, step: &StepState, run_start: Option<DateTime<Utc>>) -> String {
+fn row(id: &str, step: &StepState, run_start: Option<DateTime<Utc>>, width: usize) -> String {
     let start = step
         .first_started
         .as_ref()
@@ -120,7 +133,7 @@ fn row(id: &str, step: &StepState, run_start: Option<DateTime<Utc>>) -> String {
     format!(
         "  {} {} {} {} {:<3} {}",
         cell(id, 26),
-        cell(status(step.status), 10),
+        cell(dry_run_status(step).unwrap_or(status(step.status)), width),
         cell(&offset, 8),
         cell(&took, 8),
         if step.attempts > 0 {
@@ -128,8 +141,46 @@ fn row(id: &str, step: &StepState, run_start: Option<DateTime<Utc>>) -> String {
         } else {
             String::new()
         },
-        detail(step.remark.as_ref()).replace('\n', " ")
+        dry_run_detail(step)
+            .unwrap_or_else(|| detail(step.remark.as_ref()).to_owned())
+            .replace('\n', " ")
     )
+}
+
+/// A dry-run success shows what it observed instead of `succeeded`.
+fn dry_run_status(step: &StepState) -> Option<&'static str> {
+    let report = step
+        .dry_run
+        .as_ref()
+        .filter(|_| step.status == StepStatus::Succeeded)?;
+    Some(match report.observed {
+        Observed::Ran => "ran",
+        Observed::Validated => "validated",
+        Observed::NotSimulated => "not simulated",
+    })
+}
+
+/// A dry-run success's detail: why it was not simulated, what it would change, what it could
+/// not judge.
+fn dry_run_detail(step: &StepState) -> Option<String> {
+    let report = step
+        .dry_run
+        .as_ref()
+        .filter(|_| step.status == StepStatus::Succeeded)?;
+    let mut parts = Vec::new();
+    if report.predicted {
+        parts.push("on predicted state".to_owned());
+    }
+    if let Some(diff) = &report.diff {
+        parts.push(diff.summary.clone());
+    }
+    if let Some(reason) = &report.reason {
+        parts.push(reason.clone());
+    }
+    for (gate, _) in &step.unknown_gates {
+        parts.push(format!("gate `{gate}` unknown"));
+    }
+    Some(parts.join(" · "))
 }
 
 /// The status column: a step being (or done being) compensated shows as succeeded, with its
