@@ -14,6 +14,7 @@ use ripcord_engine::StepError;
 use tokio::sync::OnceCell;
 
 use crate::order::Order;
+use crate::preview::Overlay;
 
 /// The region used when neither the step, the settings nor the environment names one and an
 /// endpoint override is given (local S3-compatible stores ignore it); Route53 is global and
@@ -109,6 +110,8 @@ pub struct Aws {
     s3: Mutex<HashMap<String, aws_sdk_s3::Client>>,
     route53: OnceCell<aws_sdk_route53::Client>,
     order: AtomicU8,
+    /// What this run's dry-run writes predict (see [`Overlay`]).
+    overlay: Mutex<Overlay>,
 }
 
 impl Aws {
@@ -120,6 +123,7 @@ impl Aws {
             s3: Mutex::new(HashMap::new()),
             route53: OnceCell::new(),
             order: AtomicU8::new(Order::Binary as u8),
+            overlay: Mutex::new(Overlay::default()),
         }
     }
 
@@ -131,6 +135,11 @@ impl Aws {
     /// The listing order `s3.sync` walks in (learned from the endpoint, see [`Order`]).
     pub fn listing_order(&self) -> Order {
         Order::from_u8(self.order.load(Ordering::Relaxed))
+    }
+
+    /// The predicted state of this run's dry-run writes.
+    pub(crate) fn overlay(&self) -> std::sync::MutexGuard<'_, Overlay> {
+        self.overlay.lock().expect("overlay lock")
     }
 
     pub(crate) fn learn_order(&self, order: Order) {

@@ -33,6 +33,7 @@ use ripcord_spec::catalog::{Family, FamilyKind, Route53Kind, S3Kind};
 mod config;
 mod error;
 pub mod order;
+mod preview;
 mod route53;
 mod s3;
 pub mod sync;

@@ -6,7 +6,8 @@ use std::fmt;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{ChecksumMode, CompletedMultipartUpload, CompletedPart, MetadataDirective};
-use ripcord_engine::{StepError, StepRequest, StepResult};
+use ripcord_engine::preview::Change;
+use ripcord_engine::{Diff, DryRunReport, PreState, StepError, StepRequest, StepResult};
 use ripcord_spec::catalog::{
     BodyFormat, S3BucketWith, S3CopyWith, S3GetObjectWith, S3ListWith, S3ObjectWith, S3PrefixWith,
 };
@@ -14,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::config::Aws;
 use crate::error::{AwsFailure, describe};
+use crate::preview::Predicted;
 use crate::util::{is_multipart_etag, opt_value, rfc3339, unquote};
 
 /// Keys listed by `s3.list` when `limit` is not given.
@@ -193,6 +195,79 @@ pub(crate) fn list_failure(
 }
 
 // ---------------------------------------------------------------------------------------------
+// predicted state (dry runs)
+
+/// In a dry run, report a read: `predicted` when it answered from this run's predictions.
+fn report_read(request: &StepRequest<'_>, predicted: bool) {
+    if request.dry_run {
+        let report = DryRunReport::ran();
+        request.context.dry_run(if predicted {
+            report.predicted()
+        } else {
+            report
+        });
+    }
+}
+
+/// In a dry run, where an object's content would come from: the source of a predicted copy
+/// (`true`: predicted), the object itself otherwise; a predicted delete is a missing object.
+fn resolve(aws: &Aws, request: &StepRequest<'_>, url: S3Url) -> Result<(S3Url, bool), StepError> {
+    if !request.dry_run {
+        return Ok((url, false));
+    }
+    let predicted = aws.overlay().get(&url.bucket, &url.key).cloned();
+    match predicted {
+        None => Ok((url, false)),
+        Some(Predicted::Put { source, .. }) => Ok((source, true)),
+        Some(Predicted::Deleted) => Err(StepError::failed(format!(
+            "no object {url}: an earlier step of this dry run would delete it"
+        ))),
+    }
+}
+
+/// In a dry run whose writes touched this prefix: the live listing with the predictions
+/// merged in, as (key, size) in the endpoint's listing order. `None` when nothing predicted
+/// is under the prefix (or in a real run).
+async fn predicted_listing(
+    aws: &Aws,
+    request: &StepRequest<'_>,
+    client: &Client,
+    url: &S3Url,
+) -> Result<Option<Vec<(String, u64)>>, StepError> {
+    if !request.dry_run {
+        return Ok(None);
+    }
+    let predictions = aws.overlay().under(&url.bucket, &url.key);
+    if predictions.is_empty() {
+        return Ok(None);
+    }
+    let mut objects = std::collections::BTreeMap::new();
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(&url.bucket)
+        .prefix(&url.key)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| list_failure(aws, url, &e))?;
+        for obj in page.contents() {
+            let size = obj.size().unwrap_or(0).max(0) as u64;
+            objects.insert(obj.key().unwrap_or_default().to_owned(), size);
+        }
+    }
+    for (key, p) in predictions {
+        match p {
+            Predicted::Put { size, .. } => objects.insert(key, size),
+            Predicted::Deleted => objects.remove(&key),
+        };
+    }
+    let mut listed: Vec<(String, u64)> = objects.into_iter().collect();
+    let order = aws.listing_order();
+    listed.sort_by(|a, b| order.cmp(&a.0, &b.0));
+    Ok(Some(listed))
+}
+
+// ---------------------------------------------------------------------------------------------
 // steps
 
 pub(crate) async fn list(
@@ -206,7 +281,17 @@ pub(crate) async fn list(
         bucket: with.bucket.clone(),
         key: with.prefix.clone(),
     };
-    let _ = request;
+    if let Some(listed) = predicted_listing(aws, request, &client, &url).await? {
+        report_read(request, true);
+        let truncated = listed.len() as u64 > limit;
+        let keys: Vec<String> = listed
+            .into_iter()
+            .take(limit as usize)
+            .map(|(k, _)| k)
+            .collect();
+        return Ok(json!({"keys": keys, "count": keys.len(), "truncated": truncated}));
+    }
+    report_read(request, false);
     let mut keys = Vec::new();
     let mut token: Option<String> = None;
     let truncated = loop {
@@ -243,7 +328,7 @@ pub(crate) async fn list(
 
 pub(crate) async fn count(
     aws: &Aws,
-    _request: &StepRequest<'_>,
+    request: &StepRequest<'_>,
     with: &S3PrefixWith,
 ) -> Result<StepResult, StepError> {
     let client = aws.s3(with.region.as_deref()).await?;
@@ -251,6 +336,12 @@ pub(crate) async fn count(
         bucket: with.bucket.clone(),
         key: with.prefix.clone(),
     };
+    if let Some(listed) = predicted_listing(aws, request, &client, &url).await? {
+        report_read(request, true);
+        let bytes: u64 = listed.iter().map(|(_, size)| size).sum();
+        return Ok(json!({"count": listed.len(), "bytes": bytes}));
+    }
+    report_read(request, false);
     let mut pages = client
         .list_objects_v2()
         .bucket(&url.bucket)
@@ -270,7 +361,7 @@ pub(crate) async fn count(
 
 pub(crate) async fn get_object(
     aws: &Aws,
-    _request: &StepRequest<'_>,
+    request: &StepRequest<'_>,
     with: &S3GetObjectWith,
 ) -> Result<StepResult, StepError> {
     let max = opt_value(&with.max_bytes, "max_bytes")?.unwrap_or(DEFAULT_MAX_BYTES);
@@ -279,6 +370,9 @@ pub(crate) async fn get_object(
         bucket: with.bucket.clone(),
         key: with.key.clone(),
     };
+    // A predicted copy would hold its source's bytes: read those.
+    let (url, predicted) = resolve(aws, request, url)?;
+    report_read(request, predicted);
     let out = match client
         .get_object()
         .bucket(&url.bucket)
@@ -335,7 +429,7 @@ pub(crate) async fn get_object(
 
 pub(crate) async fn head_object(
     aws: &Aws,
-    _request: &StepRequest<'_>,
+    request: &StepRequest<'_>,
     with: &S3ObjectWith,
 ) -> Result<StepResult, StepError> {
     let client = aws.s3(with.region.as_deref()).await?;
@@ -343,6 +437,8 @@ pub(crate) async fn head_object(
         bucket: with.bucket.clone(),
         key: with.key.clone(),
     };
+    let (url, predicted) = resolve(aws, request, url)?;
+    report_read(request, predicted);
     let h = head(aws, &client, &url).await?;
     Ok(json!({
         "etag": h.etag,
@@ -375,13 +471,64 @@ pub(crate) async fn copy(
         )));
     }
     let client = aws.s3(with.region.as_deref()).await?;
-    let h = head(aws, &client, &source).await?;
     if request.dry_run {
-        return Ok(json!({"etag": h.etag, "size": h.size, "dry_run": true}));
+        return preview_copy(aws, request, &client, source, dest).await;
     }
+    let h = head(aws, &client, &source).await?;
     let etag = copy_object(aws, &client, &source, &h, &dest).await?;
     verify_copy(aws, &client, &source, &h, &dest, &etag, false).await?;
     Ok(json!({"etag": etag, "size": h.size, "dry_run": false}))
+}
+
+/// A dry-run copy: read the source (a predicted one's own source), say whether the destination
+/// would be created or overwritten, and predict it for the run's later reads.
+async fn preview_copy(
+    aws: &Aws,
+    request: &StepRequest<'_>,
+    client: &Client,
+    source: S3Url,
+    dest: S3Url,
+) -> Result<StepResult, StepError> {
+    let (source, _) = resolve(aws, request, source)?;
+    let h = head(aws, client, &source).await?;
+    let existing = match resolve(aws, request, dest.clone()) {
+        Ok((url, _)) => head(aws, client, &url).await.ok(),
+        Err(_) => None,
+    };
+    let action = if existing.is_some() {
+        "overwrite"
+    } else {
+        "copy"
+    };
+    let diff = Diff {
+        summary: format!("1 to {action}"),
+        changes: vec![Change {
+            action: action.into(),
+            count: 1,
+            items: vec![dest.to_string()],
+        }],
+    };
+    let pre = PreState {
+        object: dest.to_string(),
+        fingerprint: existing
+            .as_ref()
+            .map_or("absent".into(), |e| e.etag.clone()),
+        detail: Some(existing.as_ref().map_or("absent".into(), |e| {
+            format!("ETag {}, {}", e.etag, crate::preview::human_bytes(e.size))
+        })),
+    };
+    request.context.dry_run(
+        DryRunReport::validated()
+            .with_diff(diff)
+            .with_pre_state([pre]),
+    );
+    let put = Predicted::Put {
+        source,
+        etag: h.etag.clone(),
+        size: h.size,
+    };
+    aws.overlay().record(&dest.bucket, dest.key.clone(), put);
+    Ok(json!({"etag": h.etag, "size": h.size, "dry_run": true}))
 }
 
 /// Check a copy: same ETag when both are comparable; otherwise same size (and the same
@@ -585,9 +732,10 @@ pub(crate) fn copy_source(url: &S3Url) -> String {
 
 pub(crate) async fn replication_status(
     aws: &Aws,
-    _request: &StepRequest<'_>,
+    request: &StepRequest<'_>,
     with: &S3BucketWith,
 ) -> Result<StepResult, StepError> {
+    report_read(request, false);
     let client = aws.s3(with.region.as_deref()).await?;
     let out = client
         .get_bucket_replication()

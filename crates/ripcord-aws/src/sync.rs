@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
-use ripcord_engine::{StepError, StepRequest, StepResult};
+use ripcord_engine::{DryRunReport, StepError, StepRequest, StepResult};
 use ripcord_spec::catalog::S3SyncWith;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -41,6 +41,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::config::Aws;
 use crate::error::describe;
 use crate::order::Order;
+use crate::preview::{Entry, Predicted, SyncChanges, listing_state};
 use crate::s3::{Head, S3Url, copy_object, head, verify_copy};
 use crate::util::{is_multipart_etag, millis, opt_value, unquote, value};
 
@@ -334,9 +335,35 @@ struct Tally {
     started: std::collections::HashMap<String, &'static str>,
     /// Those of an earlier walk abandoned for its order.
     prior: std::collections::HashMap<String, &'static str>,
+    /// The keys copied, overwritten and deleted (predicted in a dry run).
+    changes: SyncChanges,
+    /// Dry run: both listings as walked, for the pre-state fingerprints.
+    src_entries: Vec<Entry>,
+    dst_entries: Vec<Entry>,
+    /// Dry run: what the destination would hold, by key relative to its prefix.
+    predicted: Vec<(String, Predicted)>,
 }
 
 impl Tally {
+    /// Dry run: remember both sides of a pair as listed.
+    fn listed(&mut self, job: &Job, s: Option<&Obj>, d: Option<&Obj>) {
+        if !job.dry_run {
+            return;
+        }
+        let entry = |o: &Obj| (o.key.clone(), o.etag.clone(), o.size);
+        self.src_entries.extend(s.map(entry));
+        self.dst_entries.extend(d.map(entry));
+    }
+
+    /// A copy made (or predicted) for `why` (`missing`: a copy, else an overwrite).
+    fn copying(&mut self, key: &str, why: &str) {
+        if why == "missing" {
+            self.changes.copy.add(key);
+        } else {
+            self.changes.overwrite.add(key);
+        }
+    }
+
     fn sample(&mut self, entry: Value) {
         if self.manifest.len() < MANIFEST_SAMPLE {
             self.manifest.push(entry);
@@ -423,10 +450,7 @@ pub(crate) async fn run(
     }
 
     if job.dry_run {
-        // A preview reports the destination as the sync would leave it, so that gates such as
-        // `dest_count == source_count` judge the plan rather than the damage.
-        tally.dest_count =
-            tally.dest_count + tally.missing - if job.delete { tally.extra } else { 0 };
+        predict(aws, request, &job, &mut tally);
     } else {
         // Pass 2: verify, and delete extras.
         let mut restarted = false;
@@ -462,8 +486,35 @@ pub(crate) async fn run(
         "extra": tally.extra,
         "manifest_sample": tally.manifest,
         "changed_during_sync": tally.changed_during_sync,
+        "changes": serde_json::to_value(tally.changes.diff(job.delete)).unwrap_or(Value::Null),
         "dry_run": job.dry_run,
     }))
+}
+
+/// A preview reports the sync as it would end (counts, destination), so that gates such as
+/// `dest_count == source_count` judge the plan rather than the damage; records what the
+/// destination would hold for later dry-run reads; and reports the diff and pre-state.
+fn predict(aws: &Aws, request: &StepRequest<'_>, job: &Job, tally: &mut Tally) {
+    let deleted = if job.delete { tally.extra } else { 0 };
+    tally.dest_count = tally.dest_count + tally.missing - deleted;
+    tally.copied = tally.missing + tally.changed;
+    tally.deleted = deleted;
+    // A `dry_run: true` sync inside a real run predicts nothing for the run's real reads.
+    if request.dry_run {
+        let mut overlay = aws.overlay();
+        for (key, p) in std::mem::take(&mut tally.predicted) {
+            overlay.record(&job.dest.bucket, format!("{}{key}", job.dest.key), p);
+        }
+    }
+    let pre_state = [
+        listing_state(&job.source, std::mem::take(&mut tally.src_entries)),
+        listing_state(&job.dest, std::mem::take(&mut tally.dst_entries)),
+    ];
+    request.context.dry_run(
+        DryRunReport::validated()
+            .with_diff(tally.changes.diff(job.delete))
+            .with_pre_state(pre_state),
+    );
 }
 
 fn unordered(listing: &str, prev: &str, next: &str) -> StepError {
@@ -497,15 +548,21 @@ async fn diff_and_copy(
             let (obj, reason) = match pair {
                 Pair::Extra(d) => {
                     tally.extra += 1;
+                    tally.listed(job, None, Some(&d));
+                    if job.delete && job.dry_run {
+                        tally.changes.delete.add(&d.key);
+                        tally.predicted.push((d.key.clone(), Predicted::Deleted));
+                    }
                     let action = if job.delete { "delete" } else { "keep" };
                     tally.sample(json!({"action": action, "key": d.key, "size": d.size, "reason": "extra"}));
                     continue;
                 }
                 Pair::Missing(s) => {
                     tally.missing += 1;
+                    tally.listed(job, Some(&s), None);
                     (s, "missing")
                 }
-                Pair::Both(s, d) => match judge(aws, client, job, &s, &d).await? {
+                Pair::Both(s, d) => match judge(aws, client, job, &s, &d).await.inspect(|_| tally.listed(job, Some(&s), Some(&d)))? {
                     Verdict::Same => {
                         // Equal because the abandoned walk copied it: report it as it was.
                         match tally.prior.get(&s.key).copied() {
@@ -515,6 +572,7 @@ async fn diff_and_copy(
                                 } else {
                                     tally.changed += 1;
                                 }
+                                tally.copying(&s.key, why);
                                 tally.sample(json!({"action": "copy", "key": s.key, "size": s.size, "reason": why}));
                             }
                             None => tally.skipped += 1,
@@ -531,7 +589,15 @@ async fn diff_and_copy(
             if !job.dry_run && tally.started.len() < REMEMBERED {
                 tally.started.insert(obj.key.clone(), reason);
             }
+            tally.copying(&obj.key, reason);
             if job.dry_run {
+                tally.bytes += obj.size;
+                let put = Predicted::Put {
+                    source: job.source.child(&obj.key),
+                    etag: obj.etag.clone(),
+                    size: obj.size,
+                };
+                tally.predicted.push((obj.key, put));
                 continue;
             }
             while copies.len() >= job.concurrency {
@@ -630,6 +696,7 @@ async fn verify_and_delete(
                 if job.delete {
                     batch.push(d.key);
                     if batch.len() >= DELETE_BATCH {
+                        batch.iter().for_each(|k| tally.changes.delete.add(k));
                         deleted += delete_batch(aws, client, &job.dest, std::mem::take(&mut batch))
                             .await?;
                     }
@@ -652,6 +719,7 @@ async fn verify_and_delete(
         }
     }
     if !batch.is_empty() {
+        batch.iter().for_each(|k| tally.changes.delete.add(k));
         deleted += delete_batch(aws, client, &job.dest, batch).await?;
     }
     tally.deleted += deleted;

@@ -372,11 +372,47 @@ async fn sync_diff_copy_delete_and_dry_run() {
     let with = json!({"source": source, "dest": "s3://mcp-artifacts/", "delete": true});
 
     // A dry run (the run's) returns the diff and writes nothing.
+    let before = (listing(&m.aws, BUCKET).await, listing(&m.aws, BACKUP).await);
     let ctx = test_context();
     let out = step(&ctx, &m.aws, "s3.sync", with.clone(), Opts::dry_run())
         .await
         .unwrap();
+    assert_eq!(
+        (listing(&m.aws, BUCKET).await, listing(&m.aws, BACKUP).await),
+        before,
+        "a dry run wrote nothing"
+    );
     assert_eq!(out["dry_run"], true);
+    let report = ctx.last_dry_run_report().expect("a dry-run report");
+    assert_eq!(report.observed, ripcord_engine::Observed::Validated);
+    let diff = report.diff.clone().expect("a diff");
+    assert_eq!(diff.summary, "15 to copy, 5 to overwrite, 3 to delete");
+    let sorted = |keys: Vec<&String>| {
+        let mut k: Vec<String> = keys.into_iter().cloned().collect();
+        k.sort();
+        k
+    };
+    let missing = sorted(all[15..].iter().map(|(k, _)| k).collect());
+    assert_eq!(diff.changes[0].action, "copy");
+    assert_eq!(diff.changes[0].items, missing[..10]);
+    assert_eq!(diff.changes[1].action, "overwrite");
+    assert_eq!(
+        diff.changes[1].items,
+        sorted(all[10..15].iter().map(|(k, _)| k).collect())
+    );
+    assert_eq!(diff.changes[2].action, "delete");
+    assert_eq!(diff.changes[2].items, ["junk/1", "junk/2", "zzz"]);
+    assert_eq!(out["changes"], serde_json::to_value(&diff).unwrap());
+    let objects: Vec<&str> = report.pre_state.iter().map(|p| p.object.as_str()).collect();
+    assert_eq!(objects, [source.as_str(), "s3://mcp-artifacts/"]);
+    assert!(
+        report.pre_state[1]
+            .detail
+            .as_deref()
+            .unwrap()
+            .starts_with("18 objects, ")
+    );
+    assert_eq!(report.pre_state[0].fingerprint.len(), 64);
     assert_eq!(
         (
             out["missing"].as_u64(),
@@ -391,7 +427,8 @@ async fn sync_diff_copy_delete_and_dry_run() {
             out["deleted"].as_u64(),
             out["skipped"].as_u64()
         ),
-        (Some(0), Some(0), Some(10))
+        (Some(20), Some(3), Some(10)),
+        "a preview's counts are the predicted ones"
     );
     // dest_count: as the sync would leave it (18 + 15 missing - 3 extra deleted).
     assert_eq!(
@@ -425,6 +462,8 @@ async fn sync_diff_copy_delete_and_dry_run() {
 
     let out = ok(&m.aws, "s3.sync", with.clone()).await;
     assert_eq!(out["dry_run"], false);
+    // What it did is what the dry run said it would do.
+    assert_eq!(out["changes"], serde_json::to_value(&diff).unwrap());
     assert_eq!(
         (
             out["copied"].as_u64(),
@@ -458,6 +497,93 @@ async fn sync_diff_copy_delete_and_dry_run() {
         ),
         (Some(0), Some(30), Some(0))
     );
+}
+
+/// A dry run's reads after a dry-run restore see the predicted bucket: counts, keys, ETags
+/// and bodies as the restore would leave them; nothing is written.
+#[tokio::test]
+async fn dry_run_reads_see_the_predicted_state() {
+    let m = moto().await;
+    create_bucket(&m.aws, BUCKET).await;
+    create_bucket(&m.aws, BACKUP).await;
+    let stamp = "20261125-020000";
+    let all = artifacts(12);
+    backup_layout(&m.aws, BACKUP, stamp, &all, "success").await;
+    put(&m.aws, BUCKET, &all[0].0, all[0].1.clone()).await;
+    put(&m.aws, BUCKET, &all[1].0, "corrupted").await;
+    put(&m.aws, BUCKET, "aaa-junk", "junk").await;
+    let before = listing(&m.aws, BUCKET).await;
+    let dry = |kind: &'static str, with: serde_json::Value| {
+        let aws = m.aws.clone();
+        async move {
+            let ctx = test_context();
+            let out = step(&ctx, &aws, kind, with, Opts::dry_run()).await;
+            (out, ctx.last_dry_run_report())
+        }
+    };
+    // Before any dry-run write: plain reads.
+    let (out, report) = dry("s3.count", json!({"bucket": BUCKET})).await;
+    assert_eq!(out.unwrap()["count"], 3);
+    assert_eq!(report.unwrap(), ripcord_engine::DryRunReport::ran());
+
+    let source = format!("s3://{BACKUP}/{stamp}/artifacts/");
+    let (out, _) = dry(
+        "s3.sync",
+        json!({"source": source, "dest": "s3://mcp-artifacts/", "delete": true}),
+    )
+    .await;
+    assert_eq!(out.unwrap()["dest_count"], 12);
+
+    let (out, report) = dry("s3.count", json!({"bucket": BUCKET})).await;
+    let bytes: usize = all.iter().map(|(_, b)| b.len()).sum();
+    assert_eq!(out.unwrap(), json!({"count": 12, "bytes": bytes}));
+    assert_eq!(
+        report.unwrap(),
+        ripcord_engine::DryRunReport::ran().predicted()
+    );
+    let (out, report) = dry("s3.list", json!({"bucket": BUCKET, "limit": 1})).await;
+    let mut sorted: Vec<&String> = all.iter().map(|(k, _)| k).collect();
+    sorted.sort();
+    assert_eq!(
+        out.unwrap(),
+        json!({"keys": [sorted[0]], "count": 1, "truncated": true})
+    );
+    assert!(report.unwrap().predicted);
+    // The corrupted object: the backup's ETag and bytes.
+    let backup_key = format!("{stamp}/artifacts/{}", all[1].0);
+    let want = ok(
+        &m.aws,
+        "s3.head_object",
+        json!({"bucket": BACKUP, "key": backup_key}),
+    )
+    .await;
+    let (out, report) = dry("s3.head_object", json!({"bucket": BUCKET, "key": all[1].0})).await;
+    assert_eq!(out.unwrap()["etag"], want["etag"]);
+    assert!(report.unwrap().predicted);
+    let (out, _) = dry("s3.get_object", json!({"bucket": BUCKET, "key": all[5].0})).await;
+    assert_eq!(
+        out.unwrap()["body"].as_str().unwrap().as_bytes(),
+        all[5].1.as_slice()
+    );
+    // The junk the restore would delete is gone.
+    let (out, _) = dry(
+        "s3.head_object",
+        json!({"bucket": BUCKET, "key": "aaa-junk"}),
+    )
+    .await;
+    assert!(
+        matches!(&out, Err(StepError::Failed(m)) if m.contains("would delete it")),
+        "{out:?}"
+    );
+    // A prefix no dry-run write touched reads live.
+    let (_, report) = dry("s3.count", json!({"bucket": BACKUP})).await;
+    assert!(!report.unwrap().predicted);
+    // A real read, and the bucket, are untouched.
+    assert_eq!(
+        ok(&m.aws, "s3.count", json!({"bucket": BUCKET})).await["count"],
+        3
+    );
+    assert_eq!(listing(&m.aws, BUCKET).await, before);
 }
 
 #[tokio::test]

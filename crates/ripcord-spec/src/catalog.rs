@@ -482,7 +482,7 @@ catalog! {
     },
     S3Sync(S3SyncWith) = "s3.sync" {
         family: S3, effect: Write, idempotent: true, timeout: secs(1800), expected: secs(120),
-        result: ["copied", "deleted", "skipped", "bytes", "source_count", "dest_count", "missing", "changed", "extra", "manifest_sample", "changed_during_sync", "dry_run"],
+        result: ["copied", "deleted", "skipped", "bytes", "source_count", "dest_count", "missing", "changed", "extra", "manifest_sample", "changed_during_sync", "changes", "dry_run"],
         summary: "Make a destination prefix match a source prefix (diff, bounded parallel copy, verify).",
     },
     S3ReplicationStatus(S3BucketWith) = "s3.replication.status" {

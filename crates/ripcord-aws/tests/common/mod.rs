@@ -211,6 +211,23 @@ pub(crate) async fn keys(aws: &Aws, bucket: &str, prefix: &str) -> Vec<String> {
     keys
 }
 
+/// Every (key, ETag) of a bucket, sorted: what a dry run must leave unchanged.
+pub(crate) async fn listing(aws: &Aws, bucket: &str) -> Vec<(String, String)> {
+    let c = client(aws).await;
+    let mut pages = c.list_objects_v2().bucket(bucket).into_paginator().send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        for o in page.expect("list").contents() {
+            out.push((
+                o.key().unwrap().to_owned(),
+                o.e_tag().unwrap_or("").to_owned(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Put many small objects, `parallel` at a time.
 pub(crate) async fn put_many(
     aws: &Aws,
