@@ -19,7 +19,10 @@ use ripcord_engine::{StepError, StepRequest, StepResult};
 use ripcord_spec::catalog::DrainWith;
 use serde_json::{Value, json};
 
+use ripcord_engine::preview::DryRunReport;
+
 use crate::KubeExecutor;
+use crate::dryrun::{self, Touch};
 use crate::nodes::set_unschedulable;
 use crate::util::{self, failed};
 use crate::wait::{self, Check};
@@ -180,6 +183,14 @@ async fn evict_one(cx: &EvictCtx<'_, '_>, pod: &Pod) -> Result<String, StepError
                         .note("eviction_blocked", json!({"pod": full, "budget": b.budget, "detail": b.detail, "retry_in_ms": delay.as_millis() as u64}))
                         .await;
                 }
+                if cx.req.dry_run {
+                    // The server answers a dry-run eviction as a real one: waiting cannot
+                    // change a budget nothing in a dry run disrupts.
+                    return Err(StepError::Permanent(format!(
+                        "would be blocked by PodDisruptionBudget {}: {}",
+                        b.budget, b.detail
+                    )));
+                }
                 blocked = Some(b);
             }
             Err(e) => return Err(failed(&format!("evicting {full}"), e)),
@@ -215,7 +226,8 @@ pub(crate) async fn drain(
     let backoff = util::duration(&w.eviction_backoff, "eviction_backoff")?
         .unwrap_or(DEFAULT_EVICTION_BACKOFF);
 
-    set_unschedulable(&nodes, node, true, req.dry_run).await?;
+    let (_, cordoned) =
+        set_unschedulable(ex, req, w.context.as_deref(), &nodes, node, true).await?;
     let pods: Api<Pod> = Api::all(client.clone());
     let on_node = pods
         .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
@@ -257,8 +269,13 @@ pub(crate) async fn drain(
         to_evict.push(pod);
     }
     if !refusals.is_empty() {
+        let stays = if req.dry_run {
+            "a real run would leave it cordoned"
+        } else {
+            "it stays cordoned"
+        };
         return Err(StepError::Failed(format!(
-            "cannot drain node {node} (it stays cordoned): {}",
+            "cannot drain node {node} ({stays}): {}",
             refusals.join("; ")
         )));
     }
@@ -315,5 +332,39 @@ pub(crate) async fn drain(
                 .await;
         }
     }
+    if let Some(cordoned) = cordoned {
+        preview_drain(ex, req, w, cordoned, &to_evict);
+    }
     Ok(json!({"evicted": evicted, "skipped": skipped}))
+}
+
+/// A dry-run drain: the node's changed fields, the pods it would evict, their pre-state,
+/// remembered for later steps.
+fn preview_drain(
+    ex: &KubeExecutor,
+    req: &StepRequest<'_>,
+    w: &DrainWith,
+    cordoned: DryRunReport,
+    evicted: &[Pod],
+) {
+    let mut changes = cordoned.diff.map(|d| d.changes).unwrap_or_default();
+    let mut items = Vec::new();
+    let mut pre = cordoned.pre_state;
+    for pod in evicted {
+        let ns = pod.metadata.namespace.as_deref();
+        let name = pod.metadata.name.as_deref().unwrap_or("");
+        let t = Touch::new(req, w.context.as_deref(), "Pod", ns, name);
+        items.push(t.object());
+        ex.memory.record(t);
+        pre.push(dryrun::pre_state(
+            "v1",
+            "Pod",
+            &serde_json::to_value(pod).unwrap_or_default(),
+        ));
+    }
+    changes.push(dryrun::change("evict", items));
+    let report = DryRunReport::validated()
+        .with_diff(dryrun::diff(changes))
+        .with_pre_state(pre);
+    dryrun::report(req, report);
 }

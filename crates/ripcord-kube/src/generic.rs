@@ -15,6 +15,10 @@ use serde_json::{Map, Value, json};
 
 use crate::util::{self, failed};
 use crate::wait::{self, Check};
+use ripcord_engine::preview::DryRunReport;
+
+use crate::dryrun::{self, Touch};
+use crate::guard;
 use crate::{Cluster, KubeExecutor};
 
 /// The field manager of `apply`.
@@ -99,13 +103,31 @@ pub(crate) async fn get(
                     .get_opt(name)
                     .await
                     .map_err(|e| failed(&format!("reading {} {}", w.kind, where_(&ns, name)), e))?;
+                let context = w.context.as_deref();
                 let Some(obj) = obj else {
+                    if let Some(t) = ex
+                        .memory
+                        .created_object(context, &w.kind, ns.as_deref(), name)
+                        .filter(|_| req.dry_run)
+                    {
+                        dryrun::report(req, DryRunReport::not_simulated(dryrun::not_created(&t)));
+                        return Ok(guard::placeholder(req));
+                    }
                     return Err(StepError::Failed(format!(
                         "{} {} not found",
                         w.kind,
                         where_(&ns, name)
                     )));
                 };
+                let touches = ex
+                    .memory
+                    .touching_object(context, &w.kind, ns.as_deref(), name);
+                if req.dry_run && !touches.is_empty() {
+                    dryrun::report(
+                        req,
+                        DryRunReport::not_simulated(dryrun::reads_unchanged(&touches)),
+                    );
+                }
                 let mut v = serde_json::to_value(obj).unwrap_or(Value::Null);
                 strip_managed_fields(&mut v);
                 let fields = pick(&w.fields, &v)?;
@@ -123,6 +145,16 @@ pub(crate) async fn get(
                     .list(&lp)
                     .await
                     .map_err(|e| failed(&format!("listing {}", w.kind), e))?;
+                let touches = ns
+                    .as_deref()
+                    .map(|ns| ex.memory.touching_kind(w.context.as_deref(), &w.kind, ns))
+                    .unwrap_or_default();
+                if req.dry_run && !touches.is_empty() {
+                    dryrun::report(
+                        req,
+                        DryRunReport::not_simulated(dryrun::reads_unchanged(&touches)),
+                    );
+                }
                 let items: Vec<Value> = list
                     .items
                     .into_iter()
@@ -170,12 +202,46 @@ pub(crate) async fn patch(
             Patch::Json(ops)
         }
     };
+    let context = w.context.as_deref();
     let work = async {
-        api.patch(&w.name, &util::patch_params(req.dry_run), &patch)
+        let live = match req.dry_run {
+            true => api
+                .get_opt(&w.name)
+                .await
+                .map_err(|e| failed(&format!("reading {} {}", w.kind, where_(&ns, &w.name)), e))?,
+            false => None,
+        };
+        if req.dry_run
+            && live.is_none()
+            && let Some(t) = ex
+                .memory
+                .created_object(context, &w.kind, ns.as_deref(), &w.name)
+        {
+            dryrun::report(req, DryRunReport::not_simulated(dryrun::not_created(&t)));
+            return Ok(None);
+        }
+        let out = api
+            .patch(&w.name, &util::patch_params(req.dry_run), &patch)
             .await
-            .map_err(|e| failed(&format!("patching {} {}", w.kind, where_(&ns, &w.name)), e))
+            .map_err(|e| failed(&format!("patching {} {}", w.kind, where_(&ns, &w.name)), e))?;
+        Ok(Some((live, out)))
     };
     let out = util::bounded(req, work, || format!("patching {} took too long", w.name)).await?;
+    let Some((live, out)) = out else {
+        return Ok(guard::placeholder(req));
+    };
+    if let Some(live) = live {
+        ex.memory
+            .record(Touch::new(req, context, &w.kind, ns.as_deref(), &w.name));
+        let (live, answer) = (
+            serde_json::to_value(live).unwrap_or_default(),
+            serde_json::to_value(&out).unwrap_or_default(),
+        );
+        dryrun::report(
+            req,
+            dryrun::patched(&w.api_version, &w.kind, &live, &answer),
+        );
+    }
     Ok(json!({"resource_version": out.metadata.resource_version}))
 }
 
@@ -209,6 +275,99 @@ fn manifests(req: &StepRequest<'_>, w: &ApplyWith) -> Result<Vec<Value>, StepErr
     Ok(out)
 }
 
+/// What a dry-run apply previewed, over all its manifests.
+#[derive(Default)]
+struct ApplyPreview {
+    created: Vec<String>,
+    patched: Vec<String>,
+    pre_state: Vec<ripcord_engine::preview::PreState>,
+    /// Why some manifests could not be validated (their namespace was never created).
+    unobserved: Vec<String>,
+}
+
+impl ApplyPreview {
+    fn report(self) -> DryRunReport {
+        let diff = dryrun::diff(vec![
+            dryrun::change("create", self.created),
+            dryrun::change("patch", self.patched),
+        ]);
+        let report = match self.unobserved.is_empty() {
+            true => DryRunReport::validated(),
+            false => DryRunReport::not_simulated(self.unobserved.join("; ")),
+        };
+        report.with_diff(diff).with_pre_state(self.pre_state)
+    }
+}
+
+/// The namespace a 404 says does not exist (`namespaces "x" not found`).
+fn missing_namespace(e: &kube::Error) -> Option<String> {
+    match e {
+        kube::Error::Api(s) if s.code == 404 => s
+            .details
+            .as_ref()
+            .filter(|d| d.kind == "namespaces")
+            .map(|d| d.name.clone()),
+        _ => None,
+    }
+}
+
+/// Apply one manifest; in a dry run, read the live object first and add to the preview.
+#[allow(clippy::too_many_arguments)]
+async fn apply_one(
+    ex: &KubeExecutor,
+    req: &StepRequest<'_>,
+    w: &ApplyWith,
+    api: &Api<DynamicObject>,
+    pp: &PatchParams,
+    (av, kind, name, ns): (&str, &str, &str, &Option<String>),
+    body: &Value,
+    preview: &mut ApplyPreview,
+) -> Result<(), StepError> {
+    let context = w.context.as_deref();
+    let label = format!("{kind} {}", where_(ns, name));
+    let live = match req.dry_run {
+        true => api
+            .get_opt(name)
+            .await
+            .map_err(|e| failed(&format!("reading {label}"), e))?,
+        false => None,
+    };
+    let answer = match api.patch(name, pp, &Patch::Apply(body)).await {
+        Ok(out) => out,
+        Err(e) if req.dry_run => {
+            let created =
+                missing_namespace(&e).and_then(|n| ex.memory.created_namespace(context, &n));
+            let Some(t) = created else {
+                return Err(failed(&format!("applying {label}"), e));
+            };
+            preview.unobserved.push(dryrun::not_created(&t));
+            preview.created.push(label);
+            let touch = Touch::new(req, context, kind, ns.as_deref(), name).creating(true);
+            ex.memory.record(touch);
+            return Ok(());
+        }
+        Err(e) => return Err(failed(&format!("applying {label}"), e)),
+    };
+    if !req.dry_run {
+        return Ok(());
+    }
+    let touch = Touch::new(req, context, kind, ns.as_deref(), name).creating(live.is_none());
+    ex.memory.record(touch);
+    match live {
+        None => preview.created.push(label),
+        Some(live) => {
+            let live = serde_json::to_value(live).unwrap_or_default();
+            let answer = serde_json::to_value(answer).unwrap_or_default();
+            let fields = dryrun::field_changes(&live, &answer);
+            preview
+                .patched
+                .extend(fields.into_iter().map(|f| format!("{label} {f}")));
+            preview.pre_state.push(dryrun::pre_state(av, kind, &live));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn apply(
     ex: &KubeExecutor,
     req: &StepRequest<'_>,
@@ -221,6 +380,7 @@ pub(crate) async fn apply(
     pp.dry_run = req.dry_run;
     let work = async {
         let mut applied = Vec::new();
+        let mut preview = ApplyPreview::default();
         for (i, doc) in docs.iter().enumerate() {
             let (Some(av), Some(kind), Some(name)) = (
                 doc["apiVersion"].as_str(),
@@ -240,15 +400,15 @@ pub(crate) async fn apply(
             if let Some(ns) = &ns {
                 body["metadata"]["namespace"] = json!(ns);
             }
-            api.patch(name, &pp, &Patch::Apply(&body))
-                .await
-                .map_err(|e| failed(&format!("applying {kind} {}", where_(&ns, name)), e))?;
+            let object = (av, kind, name, &ns);
+            apply_one(ex, req, w, &api, &pp, object, &body, &mut preview).await?;
             applied.push(format!("{kind}/{}", where_(&ns, name)));
         }
-        Ok(applied)
+        Ok((applied, preview))
     };
-    let applied =
+    let (applied, preview) =
         util::bounded(req, work, || "applying the manifests took too long".into()).await?;
+    dryrun::report(req, preview.report());
     Ok(json!({"applied": applied}))
 }
 
@@ -267,9 +427,19 @@ pub(crate) async fn namespace_create(
     let ns: Namespace =
         serde_json::from_value(json!({"metadata": {"name": w.name, "labels": labels}}))
             .map_err(|e| StepError::Input(e.to_string()))?;
+    let context = w.context.as_deref();
+    let object = format!("namespace {}", w.name);
     let work = async {
         match api.create(&util::post_params(req.dry_run), &ns).await {
-            Ok(_) => Ok(json!({"created": true})),
+            Ok(_) => {
+                if req.dry_run {
+                    let t = Touch::new(req, context, "Namespace", None, &w.name).creating(true);
+                    ex.memory.record(t);
+                    let diff = dryrun::diff(vec![dryrun::change("create", vec![object.clone()])]);
+                    dryrun::report(req, DryRunReport::validated().with_diff(diff));
+                }
+                Ok(json!({"created": true}))
+            }
             Err(e) if util::code(&e) == Some(409) => {
                 let existing = api
                     .get(&w.name)
@@ -281,16 +451,28 @@ pub(crate) async fn namespace_create(
                         w.name
                     )));
                 }
+                let live = serde_json::to_value(&existing).unwrap_or_default();
                 let have = existing.metadata.labels.unwrap_or_default();
+                let mut report = DryRunReport::validated()
+                    .with_diff(dryrun::diff(vec![]))
+                    .with_pre_state([dryrun::pre_state("v1", "Namespace", &live)]);
                 if labels.iter().any(|(k, v)| have.get(k) != Some(v)) {
-                    api.patch(
-                        &w.name,
-                        &util::patch_params(req.dry_run),
-                        &Patch::Merge(json!({"metadata": {"labels": labels}})),
-                    )
-                    .await
-                    .map_err(|e| failed(&format!("labelling namespace {}", w.name), e))?;
+                    let out = api
+                        .patch(
+                            &w.name,
+                            &util::patch_params(req.dry_run),
+                            &Patch::Merge(json!({"metadata": {"labels": labels}})),
+                        )
+                        .await
+                        .map_err(|e| failed(&format!("labelling namespace {}", w.name), e))?;
+                    let answer = serde_json::to_value(out).unwrap_or_default();
+                    report = dryrun::patched("v1", "Namespace", &live, &answer);
+                    if req.dry_run {
+                        ex.memory
+                            .record(Touch::new(req, context, "Namespace", None, &w.name));
+                    }
                 }
+                dryrun::report(req, report);
                 Ok(json!({"created": false}))
             }
             Err(e) => Err(failed(&format!("creating namespace {}", w.name), e)),
@@ -309,6 +491,7 @@ pub(crate) async fn namespace_delete(
 ) -> Result<StepResult, StepError> {
     let cluster = ex.cluster(w.context.as_deref()).await?;
     let api: Api<Namespace> = Api::all(cluster.client);
+    let context = w.context.as_deref();
     let answer = util::bounded(
         req,
         async {
@@ -320,8 +503,32 @@ pub(crate) async fn namespace_delete(
     )
     .await?;
     match answer {
+        Ok(answer) if req.dry_run => {
+            ex.memory
+                .record(Touch::new(req, context, "Namespace", None, &w.name));
+            let items = vec![format!("namespace {}", w.name)];
+            let mut report = DryRunReport::validated()
+                .with_diff(dryrun::diff(vec![dryrun::change("delete", items)]));
+            if let Some(live) = answer.left() {
+                let live = serde_json::to_value(live).unwrap_or_default();
+                report = report.with_pre_state([dryrun::pre_state("v1", "Namespace", &live)]);
+            }
+            dryrun::report(req, report);
+        }
         Ok(_) => {}
-        Err(e) if util::code(&e) == Some(404) => return Ok(json!({"deleted": false})),
+        Err(e) if util::code(&e) == Some(404) => {
+            if req.dry_run
+                && let Some(t) = ex.memory.created_namespace(context, &w.name)
+            {
+                dryrun::report(req, DryRunReport::not_simulated(dryrun::not_created(&t)));
+                return Ok(guard::placeholder(req));
+            }
+            dryrun::report(
+                req,
+                DryRunReport::validated().with_diff(dryrun::diff(vec![])),
+            );
+            return Ok(json!({"deleted": false}));
+        }
         Err(e) => return Err(failed(&format!("deleting namespace {}", w.name), e)),
     }
     if req.dry_run {

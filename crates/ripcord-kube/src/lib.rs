@@ -55,7 +55,9 @@ use ripcord_engine::{Executor, Registry, StepError, StepRequest, StepResult};
 use ripcord_spec::catalog::{Family, KubeKind};
 
 mod drain;
+mod dryrun;
 mod generic;
+mod guard;
 pub mod lock;
 mod nodes;
 mod pods;
@@ -117,6 +119,8 @@ pub struct KubeExecutor {
     options: KubeOptions,
     clusters: tokio::sync::Mutex<HashMap<Option<String>, Cluster>>,
     discovery: util::DiscoveryCache,
+    /// What this run's dry-run writes previewed (one executor per run).
+    memory: dryrun::Memory,
 }
 
 impl KubeExecutor {
@@ -126,6 +130,7 @@ impl KubeExecutor {
             options,
             clusters: tokio::sync::Mutex::new(HashMap::new()),
             discovery: util::DiscoveryCache::default(),
+            memory: dryrun::Memory::default(),
         }
     }
 
@@ -175,6 +180,13 @@ impl Executor for KubeExecutor {
         let r = &request;
         let kind = KubeKind::try_from(r.kind)
             .map_err(|other| StepError::Unsupported(other.name(), KubeKind::FAMILY.as_str()))?;
+        if let Some(placeholder) = guard::unobservable(self, kind, r) {
+            return Ok(placeholder);
+        }
+        if r.effect == ripcord_spec::Effect::Read {
+            // A read runs for real; a step that finds otherwise reports again (the last counts).
+            dryrun::report(r, ripcord_engine::preview::DryRunReport::ran());
+        }
         // Exhaustive: a new kube type in the catalog does not build without its arm here.
         let outcome = match kind {
             KubeKind::KubePodsDelete => pods::delete(self, r, r.typed()?).await,

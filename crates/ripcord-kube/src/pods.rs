@@ -11,9 +11,15 @@ use ripcord_spec::catalog::{ExecWith, PodsDeleteWith, PodsWaitReadyWith};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
+use ripcord_engine::preview::DryRunReport;
+
 use crate::KubeExecutor;
+use crate::dryrun::{self, Touch};
 use crate::util::{self, failed};
 use crate::wait::{self, Check};
+
+/// Why a `kube.exec` not declared `effect: read` is not simulated.
+pub(crate) const EXEC_NOT_RUN: &str = "a command that may write is not run in a dry run";
 
 /// Most bytes of stdout and of stderr an `exec` keeps.
 pub(crate) const MAX_EXEC_OUTPUT: usize = 1 << 20;
@@ -69,8 +75,15 @@ pub(crate) async fn delete(
         util::duration(&w.grace_period, "grace_period")?.map(|d| d.as_secs() as u32)
     };
     let params = util::delete_params(req.dry_run, grace);
-    let names: Vec<String> = match (&w.name, &w.selector) {
-        (Some(name), None) => vec![name.clone()],
+    let pods: Vec<(String, Option<Pod>)> = match (&w.name, &w.selector) {
+        (Some(name), None) if req.dry_run => {
+            let live = api
+                .get_opt(name)
+                .await
+                .map_err(|e| failed(&format!("reading pod {}/{name}", w.namespace), e))?;
+            vec![(name.clone(), live)]
+        }
+        (Some(name), None) => vec![(name.clone(), None)],
         (None, Some(selector)) => {
             let list = api
                 .list(&ListParams::default().labels(selector))
@@ -78,7 +91,7 @@ pub(crate) async fn delete(
                 .map_err(|e| failed(&format!("listing pods `{selector}` in {}", w.namespace), e))?;
             list.items
                 .into_iter()
-                .filter_map(|p| p.metadata.name)
+                .filter_map(|p| Some((p.metadata.name.clone()?, Some(p))))
                 .collect()
         }
         _ => {
@@ -89,9 +102,9 @@ pub(crate) async fn delete(
     };
     let work = async {
         let mut deleted = Vec::new();
-        for name in names {
-            match api.delete(&name, &params).await {
-                Ok(_) => deleted.push(name),
+        for (name, live) in &pods {
+            match api.delete(name, &params).await {
+                Ok(_) => deleted.push((name.clone(), live.clone())),
                 // Already gone: the desired state.
                 Err(e) if util::code(&e) == Some(404) => {}
                 Err(e) => return Err(failed(&format!("deleting pod {}/{name}", w.namespace), e)),
@@ -103,7 +116,38 @@ pub(crate) async fn delete(
         format!("deleting pods in {} took too long", w.namespace)
     })
     .await?;
-    Ok(json!({"deleted": deleted}))
+    if req.dry_run {
+        preview_deletes(ex, req, w, &deleted);
+    }
+    let names: Vec<&String> = deleted.iter().map(|(n, _)| n).collect();
+    Ok(json!({"deleted": names}))
+}
+
+/// A dry-run delete: the pods it would delete, their pre-state, remembered for later steps.
+fn preview_deletes(
+    ex: &KubeExecutor,
+    req: &StepRequest<'_>,
+    w: &PodsDeleteWith,
+    deleted: &[(String, Option<Pod>)],
+) {
+    let mut items = Vec::new();
+    let mut pre = Vec::new();
+    for (name, live) in deleted {
+        let t = Touch::new(req, w.context.as_deref(), "Pod", Some(&w.namespace), name);
+        items.push(t.object());
+        ex.memory.record(t);
+        if let Some(p) = live {
+            pre.push(dryrun::pre_state(
+                "v1",
+                "Pod",
+                &serde_json::to_value(p).unwrap_or_default(),
+            ));
+        }
+    }
+    let report = DryRunReport::validated()
+        .with_diff(dryrun::diff(vec![dryrun::change("delete", items)]))
+        .with_pre_state(pre);
+    dryrun::report(req, report);
 }
 
 pub(crate) async fn wait_ready(
@@ -192,10 +236,8 @@ pub(crate) async fn exec(
         }
     };
     if req.dry_run && req.effect != Effect::Read {
-        req.context
-            .note("dry_run", json!({"skipped": "exec", "pod": pod, "reason": "a command declared `write` is not run in a dry run"}))
-            .await;
-        return Ok(json!({"stdout": "", "stderr": "", "exit_code": 0, "pod": pod}));
+        dryrun::report(req, DryRunReport::not_simulated(EXEC_NOT_RUN));
+        return Ok(json!({"stdout": null, "stderr": null, "exit_code": null, "pod": pod}));
     }
     let mut ap = AttachParams::default()
         .stdout(true)

@@ -9,10 +9,11 @@ use ripcord_spec::catalog::{WorkloadKind, WorkloadWith};
 use serde_json::{Value, json};
 
 use crate::KubeExecutor;
+use crate::dryrun::{self, Touch};
 use crate::util::{self, failed};
 use crate::wait::{self, Check};
 
-fn kind_name(kind: WorkloadKind) -> &'static str {
+pub(crate) fn kind_name(kind: WorkloadKind) -> &'static str {
     match kind {
         WorkloadKind::Deployment => "Deployment",
         WorkloadKind::StatefulSet => "StatefulSet",
@@ -38,29 +39,40 @@ pub(crate) async fn restart(
     let cluster = ex.cluster(w.context.as_deref()).await?;
     let api = api_for(cluster.client, &w.namespace, w.kind);
     let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let what = format!("{} {}/{}", kind_name(w.kind), w.namespace, w.name);
     let work = async {
-        api.patch(
-            &w.name,
-            &util::patch_params(req.dry_run),
-            &Patch::Strategic(restart_patch(&at)),
-        )
-        .await
-        .map_err(|e| {
-            failed(
-                &format!(
-                    "restarting {} {}/{}",
-                    kind_name(w.kind),
-                    w.namespace,
-                    w.name
-                ),
-                e,
+        let live = match req.dry_run {
+            true => Some(
+                api.get(&w.name)
+                    .await
+                    .map_err(|e| failed(&format!("reading {what}"), e))?,
+            ),
+            false => None,
+        };
+        let out = api
+            .patch(
+                &w.name,
+                &util::patch_params(req.dry_run),
+                &Patch::Strategic(restart_patch(&at)),
             )
-        })
+            .await
+            .map_err(|e| failed(&format!("restarting {what}"), e))?;
+        Ok((live, out))
     };
-    util::bounded(req, work, || {
+    let (live, out) = util::bounded(req, work, || {
         format!("restarting {}/{} took too long", w.namespace, w.name)
     })
     .await?;
+    if let Some(live) = live {
+        let kind = kind_name(w.kind);
+        let t = Touch::new(req, w.context.as_deref(), kind, Some(&w.namespace), &w.name);
+        ex.memory.record(t);
+        let (live, out) = (
+            serde_json::to_value(live).unwrap_or_default(),
+            serde_json::to_value(out).unwrap_or_default(),
+        );
+        dryrun::report(req, dryrun::patched("apps/v1", kind, &live, &out));
+    }
     Ok(json!({"restarted_at": at}))
 }
 

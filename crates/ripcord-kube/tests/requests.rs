@@ -190,6 +190,13 @@ async fn dry_run_mutations_carry_dry_run_all() {
             json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"}}),
         ),
         ("DELETE", _) => (200, pod("shop", "p")),
+        // A dry run reads what it previews first (the live object of its diff and pre-state).
+        ("GET", "/api/v1/nodes/node-1") => (200, node(false, "True")),
+        ("GET", "/apis/apps/v1/namespaces/shop/deployments/web") => (
+            200,
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop", "resourceVersion": "3"}}),
+        ),
+        ("GET", "/api/v1/namespaces/shop/pods/p") => (200, pod("shop", "p")),
         ("GET", "/api/v1") => (
             200,
             json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
