@@ -893,3 +893,47 @@ fn approve_up_front_does_not_wait() {
     assert_eq!(done["data"]["outputs"]["who"], "carol");
     assert_eq!(scratch.read("change.txt"), "approved by carol\n");
 }
+
+/// A dry run never passes a gate or a condition on a value it did not observe: the write's
+/// gate is unknown, the steps reading its outputs are not simulated, a real read still runs
+/// and its own checks hold; the summary says how much was checked and that the RTO was not
+/// measured; nothing was written.
+#[test]
+fn a_dry_run_reports_unobserved_values_as_unknown() {
+    let scratch = Scratch::new();
+    let run = scratch.run_fixture("dry-run.yaml", &["--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(!scratch.path().join("acted").exists(), "the write ran");
+    let records = scratch.records();
+    let step = |id: &str, kind: &str| -> Vec<Value> {
+        records
+            .iter()
+            .filter(|r| r["step"] == id && r["event"] == kind)
+            .cloned()
+            .collect()
+    };
+    let observed = |id: &str| step(id, "step_succeeded")[0]["data"]["dry_run"]["observed"].clone();
+    assert_eq!(observed("look"), "ran");
+    assert_eq!(observed("check_look"), "ran");
+    assert_eq!(observed("act"), "not_simulated");
+    assert_eq!(observed("check_act"), "not_simulated");
+    assert_eq!(observed("guarded"), "not_simulated");
+    let gate = &step("act", "gate")[0]["data"];
+    assert_eq!(gate["passed"], false);
+    assert_eq!(gate["unknown"], true);
+    // An unknown output is null, never the placeholder result's value.
+    assert_eq!(
+        step("act", "step_succeeded")[0]["data"]["outputs"]["code"],
+        Value::Null
+    );
+    // Steps that read it were not run at all.
+    assert!(step("check_act", "step_started").is_empty());
+    assert!(step("guarded", "step_started").is_empty());
+    let out = run.all_output();
+    assert!(
+        out.contains("dry run: 2 ran, 0 validated by the server, 3 not simulated, 1 gate unknown"),
+        "{out}"
+    );
+    assert!(out.contains("RTO 5m: not measured in a dry run"), "{out}");
+    assert!(!out.contains(": met"), "{out}");
+}

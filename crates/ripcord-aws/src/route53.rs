@@ -41,6 +41,39 @@ fn action_name(a: ChangeAction) -> &'static str {
     }
 }
 
+/// A change batch as a diff: one change per action, each record as `NAME TYPE [set]: values`.
+fn batch_diff(with: &ChangeRecordsWith) -> ripcord_engine::Diff {
+    let mut changes: Vec<ripcord_engine::preview::Change> = Vec::new();
+    for c in &with.changes {
+        let action = action_name(c.action).to_lowercase();
+        let set = c
+            .set_identifier
+            .as_ref()
+            .map(|s| format!(" [{s}]"))
+            .unwrap_or_default();
+        let item = format!("{} {}{set}: {}", c.name, c.record_type, c.values.join(", "));
+        match changes.iter_mut().find(|x| x.action == action) {
+            Some(x) => {
+                x.count += 1;
+                if x.items.len() < ripcord_engine::preview::DIFF_ITEMS {
+                    x.items.push(item);
+                }
+            }
+            None => changes.push(ripcord_engine::preview::Change {
+                action,
+                count: 1,
+                items: vec![item],
+            }),
+        }
+    }
+    let summary = changes
+        .iter()
+        .map(|c| format!("{} to {}", c.count, c.action))
+        .collect::<Vec<_>>()
+        .join(", ");
+    ripcord_engine::Diff { summary, changes }
+}
+
 fn record_set(c: &RecordChange, index: usize) -> Result<ResourceRecordSet, StepError> {
     let at = format!(
         "changes[{index}] ({} {} {})",
@@ -149,6 +182,11 @@ pub(crate) async fn change_records(
                 )));
             }
         }
+        // The zone and the records to delete were checked against the live zone; the values
+        // records would replace are not read yet, so the diff lists the batch as submitted.
+        request
+            .context
+            .dry_run(ripcord_engine::DryRunReport::validated().with_diff(batch_diff(with)));
         return Ok(json!({
             "change_id": "",
             "status": "DRY_RUN",
@@ -242,6 +280,11 @@ pub(crate) async fn wait_insync(
     if id.is_empty() {
         if request.dry_run {
             // The change of a dry run was never submitted.
+            request
+                .context
+                .dry_run(ripcord_engine::DryRunReport::not_simulated(
+                    "no change was submitted in the dry run: nothing to wait for",
+                ));
             return Ok(json!({"status": "DRY_RUN"}));
         }
         return Err(StepError::Input("`change_id` is empty".into()));

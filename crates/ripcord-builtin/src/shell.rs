@@ -37,6 +37,24 @@ const POLL: Duration = Duration::from_millis(20);
 const STDERR_TAIL_LINES: usize = 10;
 const STDERR_TAIL_CHARS: usize = 2000;
 
+/// A command that may write, in a dry run: not run, and reported so.
+fn not_run(request: &StepRequest<'_>) -> StepResult {
+    request
+        .context
+        .dry_run(ripcord_engine::DryRunReport::not_simulated(format!(
+            "a `{}` command may change something: not run in a dry run \
+             (declare `effect: read` if it only reads)",
+            request.effect
+        )));
+    json!({
+        "dry_run": true,
+        "skipped": "shell command not run in a dry run",
+        "exit_code": null,
+        "stdout": "",
+        "stderr": "",
+    })
+}
+
 pub(crate) async fn run(
     request: &StepRequest<'_>,
     with: &ShellWith,
@@ -52,17 +70,7 @@ pub(crate) async fn run(
         ));
     }
     if request.dry_run && request.effect != Effect::Read {
-        request.context.dry_run(ripcord_engine::DryRunReport::not_simulated(format!(
-            "a `{}` command may change something: not run in a dry run (declare `effect: read` if it only reads)",
-            request.effect
-        )));
-        return Ok(json!({
-            "dry_run": true,
-            "skipped": "shell command not run in a dry run",
-            "exit_code": null,
-            "stdout": "",
-            "stderr": "",
-        }));
+        return Ok(not_run(request));
     }
     if request.cancel.is_cancelled() {
         return Err(StepError::Cancelled);
