@@ -53,12 +53,7 @@ impl SyncChanges {
         if deletes {
             changes.push(self.delete.change("delete"));
         }
-        let summary = changes
-            .iter()
-            .map(|c| format!("{} to {}", c.count, c.action))
-            .collect::<Vec<_>>()
-            .join(", ");
-        Diff { summary, changes }
+        Diff::new(changes)
     }
 }
 

@@ -43,7 +43,7 @@ fn action_name(a: ChangeAction) -> &'static str {
 
 /// A change batch as a diff: one change per action, each record as `NAME TYPE [set]: values`.
 fn batch_diff(with: &ChangeRecordsWith) -> ripcord_engine::Diff {
-    let mut changes: Vec<ripcord_engine::preview::Change> = Vec::new();
+    let mut by_action: Vec<(String, Vec<String>)> = Vec::new();
     for c in &with.changes {
         let action = action_name(c.action).to_lowercase();
         let set = c
@@ -52,26 +52,17 @@ fn batch_diff(with: &ChangeRecordsWith) -> ripcord_engine::Diff {
             .map(|s| format!(" [{s}]"))
             .unwrap_or_default();
         let item = format!("{} {}{set}: {}", c.name, c.record_type, c.values.join(", "));
-        match changes.iter_mut().find(|x| x.action == action) {
-            Some(x) => {
-                x.count += 1;
-                if x.items.len() < ripcord_engine::preview::DIFF_ITEMS {
-                    x.items.push(item);
-                }
-            }
-            None => changes.push(ripcord_engine::preview::Change {
-                action,
-                count: 1,
-                items: vec![item],
-            }),
+        match by_action.iter_mut().find(|(a, _)| *a == action) {
+            Some((_, items)) => items.push(item),
+            None => by_action.push((action, vec![item])),
         }
     }
-    let summary = changes
-        .iter()
-        .map(|c| format!("{} to {}", c.count, c.action))
-        .collect::<Vec<_>>()
-        .join(", ");
-    ripcord_engine::Diff { summary, changes }
+    ripcord_engine::Diff::new(
+        by_action
+            .into_iter()
+            .map(|(action, items)| ripcord_engine::preview::Change::new(&action, items))
+            .collect(),
+    )
 }
 
 fn record_set(c: &RecordChange, index: usize) -> Result<ResourceRecordSet, StepError> {

@@ -121,6 +121,23 @@ pub struct Diff {
     pub changes: Vec<Change>,
 }
 
+impl Diff {
+    /// A diff of these changes, summarized as `30 to copy, 3 to overwrite` (`no change` when
+    /// there are none).
+    pub fn new(changes: Vec<Change>) -> Self {
+        let summary = if changes.is_empty() {
+            "no change".to_owned()
+        } else {
+            changes
+                .iter()
+                .map(|c| format!("{} to {}", c.count, c.action))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Self { summary, changes }
+    }
+}
+
 /// One kind of change of a [`Diff`]: e.g. the objects a sync would delete.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Change {
@@ -131,6 +148,17 @@ pub struct Change {
     /// The first [`DIFF_ITEMS`] of them by name (`key`, `NAME TYPE: old -> new`,
     /// `spec.replicas: 3 -> 5`), in a stable order.
     pub items: Vec<String>,
+}
+
+impl Change {
+    /// A change of `action` over `items`: all counted, the first [`DIFF_ITEMS`] named.
+    pub fn new(action: &str, items: Vec<String>) -> Self {
+        Self {
+            action: action.to_owned(),
+            count: items.len() as u64,
+            items: items.into_iter().take(DIFF_ITEMS).collect(),
+        }
+    }
 }
 
 /// The observed state of one thing a write would act on.

@@ -464,7 +464,7 @@ impl Engine {
             .collect();
         {
             let mut unobserved = self.unobserved.lock().expect("unobserved lock");
-            unobserved.result(&step.id, &why);
+            unobserved.result(&step.id);
             for name in step.outputs.keys() {
                 unobserved.output(&step.id, name, &step.id);
             }
@@ -625,15 +625,11 @@ impl Engine {
     ) -> Result<Tried, RunError> {
         let id = &self.validated.step(i).id;
         let dry_run = self.take_report(i, effect);
-        if let Some(report) = dry_run
+        if dry_run
             .as_ref()
-            .filter(|r| r.observed == Observed::NotSimulated)
+            .is_some_and(|r| r.observed == Observed::NotSimulated)
         {
-            let why = report.reason.as_deref().unwrap_or("not simulated");
-            self.unobserved
-                .lock()
-                .expect("unobserved lock")
-                .result(id, why);
+            self.unobserved.lock().expect("unobserved lock").result(id);
         }
         let outputs = match self.finish_attempt(i, attempt, &result).await? {
             Ok(outputs) => outputs,
@@ -812,15 +808,14 @@ impl Engine {
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("check {}", n + 1));
-            let gate = match self
-                .unobserved_reading(&unobserved::expression(&self.env, &check.expr), &step.id)
-            {
-                Some(why) => Gate {
+            let refs = || unobserved::expression(&self.env, &check.expr);
+            let gate = match self.unobserved_reading(refs, &step.id) {
+                Some(unknown) => Gate {
                     name: name.clone(),
                     expr: check.expr.clone(),
                     passed: false,
                     unknown: true,
-                    message: Some(why),
+                    message: Some(unknown.why),
                 },
                 None => self.judge(&name, check, &context),
             };
@@ -839,19 +834,20 @@ impl Engine {
         Ok(self.outputs(i, &context))
     }
 
-    /// In a dry run: why a value reading `refs` (in step `id`'s gates or outputs) is unknown.
+    /// In a dry run: the unobserved value that what `refs` finds (in step `id`'s gates or
+    /// outputs) depends on, if any. Real runs do not even look for references.
     fn unobserved_reading(
         &self,
-        refs: &ripcord_spec::template::References,
+        refs: impl FnOnce() -> ripcord_spec::template::References,
         id: &str,
-    ) -> Option<String> {
+    ) -> Option<unobserved::Unknown> {
         if !self.options.dry_run {
             return None;
         }
         self.unobserved
             .lock()
             .expect("unobserved lock")
-            .why(refs, Some(id))
+            .unknown(&refs(), Some(id))
     }
 
     /// Evaluate one gate.
@@ -886,18 +882,13 @@ impl Engine {
         let step = self.validated.step(i);
         let mut outputs = serde_json::Map::new();
         for (name, template) in &step.outputs {
-            let mut refs = ripcord_spec::template::References::new();
-            unobserved::collect_template_references(
-                &self.env,
-                &Json::String(template.clone()),
-                &mut refs,
-            );
-            if self.unobserved_reading(&refs, &step.id).is_some() {
-                let mut unobserved = self.unobserved.lock().expect("unobserved lock");
-                let origin = unobserved
-                    .origin(&refs, Some(&step.id))
-                    .unwrap_or_else(|| step.id.clone());
-                unobserved.output(&step.id, name, &origin);
+            let refs = || unobserved::template(&self.env, template);
+            if let Some(unknown) = self.unobserved_reading(refs, &step.id) {
+                self.unobserved.lock().expect("unobserved lock").output(
+                    &step.id,
+                    name,
+                    &unknown.origin,
+                );
                 outputs.insert(name.clone(), Json::Null);
                 continue;
             }

@@ -6,7 +6,7 @@
 //! Dependence is found statically, from the dotted references a template or expression reads
 //! (`steps.restore.outputs.count`, `result.exit_code`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use minijinja::Environment;
 use ripcord_spec::StepKind;
@@ -19,17 +19,25 @@ use serde_json::Value as Json;
 /// The unobserved values of a dry run so far.
 #[derive(Default, Debug)]
 pub(crate) struct Unobserved {
-    /// Steps whose result was not observed, with why.
-    results: HashMap<String, String>,
+    /// Steps whose result was not observed.
+    results: HashSet<String>,
     /// Outputs derived from an unobserved value: step id -> output name -> the step that was
     /// not simulated, where the unknown came from.
     outputs: HashMap<String, BTreeMap<String, String>>,
 }
 
+/// A reference to an unobserved value: where the unknown comes from, and why for people.
+pub(crate) struct Unknown {
+    /// The step that was not simulated.
+    pub(crate) origin: String,
+    /// `reads `steps.x.outputs.y`, which the dry run did not observe (...)`.
+    pub(crate) why: String,
+}
+
 impl Unobserved {
     /// Step `id`'s result was not observed.
-    pub(crate) fn result(&mut self, id: &str, why: &str) {
-        self.results.insert(id.to_owned(), why.to_owned());
+    pub(crate) fn result(&mut self, id: &str) {
+        self.results.insert(id.to_owned());
     }
 
     /// Output `name` of step `id` is unknown, because step `origin` was not simulated.
@@ -40,42 +48,26 @@ impl Unobserved {
             .insert(name.to_owned(), origin.to_owned());
     }
 
-    /// The step an unknown reference in `refs` comes from (for outputs derived from it).
-    pub(crate) fn origin(&self, refs: &References, own: Option<&str>) -> Option<String> {
-        refs.iter().find_map(|r| {
-            let (root, rest) = split_reference(r);
-            match root {
-                "result" => own
-                    .filter(|id| self.results.contains_key(*id))
-                    .map(str::to_owned),
-                "steps" => {
-                    let unknown = self.outputs.get(*rest.first()?)?;
-                    match (rest.get(1), rest.get(2)) {
-                        (Some(&"outputs"), Some(name)) => unknown.get(*name).cloned(),
-                        (Some(&"outputs") | None, None) => unknown.values().next().cloned(),
-                        _ => None,
-                    }
-                }
-                _ => None,
-            }
-        })
-    }
-
     /// Why a value reading `refs` is unknown, if it is. `own` is the step whose `result` the
     /// references may read (gates, outputs, `until`).
     pub(crate) fn why(&self, refs: &References, own: Option<&str>) -> Option<String> {
-        refs.iter().find_map(|r| self.why_one(r, own))
+        self.unknown(refs, own).map(|u| u.why)
     }
 
-    fn why_one(&self, reference: &str, own: Option<&str>) -> Option<String> {
+    /// The first reference of `refs` to an unobserved value.
+    pub(crate) fn unknown(&self, refs: &References, own: Option<&str>) -> Option<Unknown> {
+        refs.iter().find_map(|r| self.unknown_one(r, own))
+    }
+
+    fn unknown_one(&self, reference: &str, own: Option<&str>) -> Option<Unknown> {
         let (root, rest) = split_reference(reference);
         match root {
             "result" => {
-                let id = own?;
-                self.results.get(id)?;
-                Some(format!(
-                    "reads `{reference}` of `{id}`, which was not simulated"
-                ))
+                let id = own.filter(|id| self.results.contains(*id))?;
+                Some(Unknown {
+                    origin: id.to_owned(),
+                    why: format!("reads `{reference}` of `{id}`, which was not simulated"),
+                })
             }
             "steps" => {
                 let id = rest.first()?;
@@ -90,10 +82,13 @@ impl Unobserved {
                     }
                     _ => return None,
                 };
-                Some(format!(
-                    "reads `steps.{id}.outputs.{name}`, which the dry run did not observe \
-                     (`{origin}` was not simulated)"
-                ))
+                Some(Unknown {
+                    origin: origin.clone(),
+                    why: format!(
+                        "reads `steps.{id}.outputs.{name}`, which the dry run did not observe \
+                         (`{origin}` was not simulated)"
+                    ),
+                })
             }
             _ => None,
         }
@@ -119,11 +114,7 @@ pub(crate) fn input_references(env: &Environment<'_>, kind: StepKind, with: &Jso
 }
 
 /// What the templates in a JSON value read.
-pub(crate) fn collect_template_references(
-    env: &Environment<'_>,
-    value: &Json,
-    refs: &mut References,
-) {
+fn collect_template_references(env: &Environment<'_>, value: &Json, refs: &mut References) {
     match value {
         Json::String(s) => refs.extend(template_references(env, s).unwrap_or_default()),
         Json::Array(items) => items
@@ -134,6 +125,11 @@ pub(crate) fn collect_template_references(
             .for_each(|v| collect_template_references(env, v, refs)),
         _ => {}
     }
+}
+
+/// What a template string reads (empty when it does not parse: rendering it will say why).
+pub(crate) fn template(env: &Environment<'_>, text: &str) -> References {
+    template_references(env, text).unwrap_or_default()
 }
 
 /// What an expression reads (empty when it does not parse: evaluating it will say why).
@@ -152,7 +148,7 @@ mod tests {
     #[test]
     fn unknown_outputs_and_results_make_readers_unknown() {
         let mut u = Unobserved::default();
-        u.result("restart", "not run in a dry run");
+        u.result("restart");
         u.output("restart", "pod", "restart");
         assert!(
             u.why(&refs(&["result.exit_code"]), Some("restart"))

@@ -15,6 +15,7 @@ use futures::future::try_join_all;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams};
 use kube::runtime::watcher;
+use ripcord_engine::preview::Change;
 use ripcord_engine::{StepError, StepRequest, StepResult};
 use ripcord_spec::catalog::DrainWith;
 use serde_json::{Value, json};
@@ -362,7 +363,7 @@ fn preview_drain(
             &serde_json::to_value(pod).unwrap_or_default(),
         ));
     }
-    changes.push(dryrun::change("evict", items));
+    changes.push(Change::new("evict", items));
     let report = DryRunReport::validated()
         .with_diff(dryrun::diff(changes))
         .with_pre_state(pre);

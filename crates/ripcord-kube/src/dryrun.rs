@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use ripcord_engine::StepRequest;
-use ripcord_engine::preview::{Change, DIFF_ITEMS, Diff, DryRunReport, PreState};
+use ripcord_engine::preview::{Change, Diff, DryRunReport, PreState};
 use serde_json::Value;
 
 /// One write a dry run previewed (and did not make).
@@ -283,34 +283,18 @@ pub(crate) fn field_changes(before: &Value, after: &Value) -> Vec<String> {
         .collect()
 }
 
-/// A change of `action` over `items` (all counted, the first [`DIFF_ITEMS`] named).
-pub(crate) fn change(action: &str, items: Vec<String>) -> Change {
-    Change {
-        action: action.to_owned(),
-        count: items.len() as u64,
-        items: items.into_iter().take(DIFF_ITEMS).collect(),
-    }
-}
-
 /// A diff of these changes (empty ones left out), summarized as `2 to patch, 1 to create`.
 pub(crate) fn diff(changes: Vec<Change>) -> Diff {
-    let changes: Vec<Change> = changes.into_iter().filter(|c| c.count > 0).collect();
-    let summary = if changes.is_empty() {
-        "no change".to_owned()
-    } else {
-        changes
-            .iter()
-            .map(|c| format!("{} to {}", c.count, c.action))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    Diff { summary, changes }
+    Diff::new(changes.into_iter().filter(|c| c.count > 0).collect())
 }
 
 /// A validated report of one patched object: its changed fields and its pre-state.
 pub(crate) fn patched(api_version: &str, kind: &str, live: &Value, answer: &Value) -> DryRunReport {
     DryRunReport::validated()
-        .with_diff(diff(vec![change("patch", field_changes(live, answer))]))
+        .with_diff(diff(vec![Change::new(
+            "patch",
+            field_changes(live, answer),
+        )]))
         .with_pre_state([pre_state(api_version, kind, live)])
 }
 
@@ -342,7 +326,10 @@ mod tests {
         let b = json!({"spec": {"containers": [{"image": "app:2"}]}});
         let items = field_changes(&a, &b);
         assert_eq!(items, vec!["spec.containers[0].image: app:1 -> app:2"]);
-        let d = diff(vec![change("patch", items), change("delete", vec![])]);
+        let d = diff(vec![
+            Change::new("patch", items),
+            Change::new("delete", vec![]),
+        ]);
         assert_eq!(d.summary, "1 to patch");
         assert_eq!(d.changes.len(), 1);
         assert_eq!(diff(vec![]).summary, "no change");

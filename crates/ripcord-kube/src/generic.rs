@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Endpoints, Namespace};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::runtime::watcher;
+use ripcord_engine::preview::Change;
 use ripcord_engine::{StepError, StepRequest, StepResult};
 use ripcord_spec::catalog::{
     ApplyWith, EndpointsReadyWith, GetWith, NamespaceDeleteWith, NamespaceWith, PatchType,
@@ -288,8 +289,8 @@ struct ApplyPreview {
 impl ApplyPreview {
     fn report(self) -> DryRunReport {
         let diff = dryrun::diff(vec![
-            dryrun::change("create", self.created),
-            dryrun::change("patch", self.patched),
+            Change::new("create", self.created),
+            Change::new("patch", self.patched),
         ]);
         let report = match self.unobserved.is_empty() {
             true => DryRunReport::validated(),
@@ -435,7 +436,7 @@ pub(crate) async fn namespace_create(
                 if req.dry_run {
                     let t = Touch::new(req, context, "Namespace", None, &w.name).creating(true);
                     ex.memory.record(t);
-                    let diff = dryrun::diff(vec![dryrun::change("create", vec![object.clone()])]);
+                    let diff = dryrun::diff(vec![Change::new("create", vec![object.clone()])]);
                     dryrun::report(req, DryRunReport::validated().with_diff(diff));
                 }
                 Ok(json!({"created": true}))
@@ -508,7 +509,7 @@ pub(crate) async fn namespace_delete(
                 .record(Touch::new(req, context, "Namespace", None, &w.name));
             let items = vec![format!("namespace {}", w.name)];
             let mut report = DryRunReport::validated()
-                .with_diff(dryrun::diff(vec![dryrun::change("delete", items)]));
+                .with_diff(dryrun::diff(vec![Change::new("delete", items)]));
             if let Some(live) = answer.left() {
                 let live = serde_json::to_value(live).unwrap_or_default();
                 report = report.with_pre_state([dryrun::pre_state("v1", "Namespace", &live)]);

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams, ListParams};
 use kube::runtime::watcher;
+use ripcord_engine::preview::Change;
 use ripcord_engine::{StepError, StepRequest, StepResult};
 use ripcord_spec::Effect;
 use ripcord_spec::catalog::{ExecWith, PodsDeleteWith, PodsWaitReadyWith};
@@ -145,7 +146,7 @@ fn preview_deletes(
         }
     }
     let report = DryRunReport::validated()
-        .with_diff(dryrun::diff(vec![dryrun::change("delete", items)]))
+        .with_diff(dryrun::diff(vec![Change::new("delete", items)]))
         .with_pre_state(pre);
     dryrun::report(req, report);
 }

@@ -12,19 +12,6 @@ use ripcord_engine::preview::{DryRunReport, Observed};
 use ripcord_testkit::FakeCluster;
 use serde_json::{Value, json};
 
-async fn with_app(ns: &str, app: &str, replicas: i64) -> FakeCluster {
-    let cluster = FakeCluster::start().await;
-    if ns != "default" {
-        namespace(&cluster, ns);
-    }
-    cluster.create(deployment(ns, app, replicas)).unwrap();
-    until(&cluster, "pods Ready", |c| {
-        ready_pods(c, ns, app).len() == replicas as usize
-    })
-    .await;
-    cluster
-}
-
 fn step(id: &str) -> Opts {
     Opts {
         step_id: id.into(),

@@ -8,19 +8,6 @@ use common::*;
 use ripcord_testkit::{FakeCluster, Options};
 use serde_json::{Value, json};
 
-async fn with_app(ns: &str, app: &str, replicas: i64) -> FakeCluster {
-    let cluster = FakeCluster::start().await;
-    if ns != "default" {
-        namespace(&cluster, ns);
-    }
-    cluster.create(deployment(ns, app, replicas)).unwrap();
-    until(&cluster, "pods Ready", |c| {
-        ready_pods(c, ns, app).len() == replicas as usize
-    })
-    .await;
-    cluster
-}
-
 #[tokio::test]
 async fn pods_delete_by_name_selector_force_and_dry_run() {
     let cluster = with_app("shop", "web", 3).await;

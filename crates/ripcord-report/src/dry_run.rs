@@ -4,10 +4,10 @@
 use std::fmt::Write;
 
 use ripcord_engine::Diff;
-use ripcord_engine::state::{RunState, StepStatus};
+use ripcord_engine::state::{DryRunVerdict, RunState, StepStatus};
 
 /// The "would change" and "not checked" sections of a dry run's summary.
-pub(crate) fn sections(out: &mut String, state: &RunState) {
+pub(crate) fn sections(out: &mut String, state: &RunState, verdict: &DryRunVerdict) {
     let changes: Vec<(&str, &Diff)> = state
         .step_states()
         .filter(|(_, s)| s.status == StepStatus::Succeeded)
@@ -19,9 +19,6 @@ pub(crate) fn sections(out: &mut String, state: &RunState) {
             write_diff(out, id, diff, "    ");
         }
     }
-    let Some(verdict) = state.dry_run_verdict() else {
-        return;
-    };
     if verdict.not_simulated.is_empty() && verdict.unknown_gates.is_empty() {
         return;
     }

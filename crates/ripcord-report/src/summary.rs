@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use ripcord_engine::Observed;
 use ripcord_engine::Record;
 use ripcord_engine::events::{DecisionAction, RunStarted};
-use ripcord_engine::state::{Remark, RunState, StepState, StepStatus};
+use ripcord_engine::state::{DryRunVerdict, Remark, RunState, StepState, StepStatus};
 
 use crate::text::{cell, truncate};
 
@@ -35,9 +35,9 @@ pub fn text(records: &[Record], verified: Result<(), String>) -> String {
     };
     let state = RunState::replay(records);
     let run_start = parse(&first.ts);
-    header(&mut out, &state, first, run_start);
-    let dry_run = state.dry_run_verdict().is_some();
-    let width = if dry_run { 13 } else { 10 };
+    let verdict = state.dry_run_verdict();
+    header(&mut out, &state, verdict.as_ref(), first, run_start);
+    let width = if verdict.is_some() { 13 } else { 10 };
     let _ = writeln!(
         out,
         "\n  {} {} {} {} try",
@@ -50,8 +50,8 @@ pub fn text(records: &[Record], verified: Result<(), String>) -> String {
         let line = row(id, step, run_start, width);
         let _ = writeln!(out, "{}", truncate(line.trim_end(), crate::plan::WIDTH));
     }
-    if dry_run {
-        crate::dry_run::sections(&mut out, &state);
+    if let Some(verdict) = &verdict {
+        crate::dry_run::sections(&mut out, &state, verdict);
     }
     let _ = writeln!(
         out,
@@ -66,7 +66,13 @@ pub fn text(records: &[Record], verified: Result<(), String>) -> String {
 }
 
 /// The run's lines: outcome and time, what ran by whom, the RTO verdict.
-fn header(out: &mut String, state: &RunState, first: &Record, run_start: Option<DateTime<Utc>>) {
+fn header(
+    out: &mut String,
+    state: &RunState,
+    verdict: Option<&DryRunVerdict>,
+    first: &Record,
+    run_start: Option<DateTime<Utc>>,
+) {
     // The latest end, even if a resume followed it: the summary tells what the run did last.
     let finished = state.last_finished.as_ref();
     let outcome = finished.map_or("unfinished", |f| f.event.outcome.as_str());
@@ -93,7 +99,7 @@ fn header(out: &mut String, state: &RunState, first: &Record, run_start: Option<
         field(|s| &s.user),
         field(|s| &s.host),
     );
-    if let Some(verdict) = state.dry_run_verdict() {
+    if let Some(verdict) = verdict {
         let _ = writeln!(out, "  dry run: {}", verdict.line());
         if let Some(rto) = state.rto() {
             let _ = writeln!(out, "  RTO {}: not measured in a dry run", human(rto));

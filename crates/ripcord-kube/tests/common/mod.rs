@@ -69,3 +69,17 @@ pub(crate) fn ready_pods(c: &FakeCluster, ns: &str, app: &str) -> Vec<Value> {
         })
         .collect()
 }
+
+/// A fake cluster running Deployment `app` in `ns` (created unless `default`), its pods Ready.
+pub(crate) async fn with_app(ns: &str, app: &str, replicas: i64) -> FakeCluster {
+    let cluster = FakeCluster::start().await;
+    if ns != "default" {
+        namespace(&cluster, ns);
+    }
+    cluster.create(deployment(ns, app, replicas)).unwrap();
+    until(&cluster, "pods Ready", |c| {
+        ready_pods(c, ns, app).len() == replicas as usize
+    })
+    .await;
+    cluster
+}
